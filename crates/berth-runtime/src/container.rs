@@ -418,8 +418,7 @@ fn create_in(
 
     let cgroup = make_cgroup(id, linux)?;
     cleanup.cgroup = Some(cgroup.clone());
-    nix::unistd::mkfifo(&dir.join(EXEC_FIFO), Mode::from_bits_truncate(0o622))
-        .map_err(|e| Error::sys(format!("mkfifo {}", dir.join(EXEC_FIFO).display()), e))?;
+    make_exec_fifo(&dir.join(EXEC_FIFO))?;
     let state_dir = nix::fcntl::open(
         dir,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -488,6 +487,16 @@ fn create_in(
         dir: dir.to_path_buf(),
         state,
     })
+}
+
+/// The FIFO must be writable by the container's user (the init opens it
+/// after switching user), whatever our umask: set the mode explicitly.
+fn make_exec_fifo(path: &Path) -> Result<()> {
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o622))
+        .map_err(|e| Error::sys(format!("mkfifo {}", path.display()), e))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o622))
+        .map_err(|e| Error::io("chmod", path, e))
 }
 
 fn creating_state(state: &ContainerState, pid: Pid) -> String {

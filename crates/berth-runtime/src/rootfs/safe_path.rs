@@ -111,7 +111,9 @@ impl Root {
                 // Something is there but does not resolve: a dangling
                 // symlink. Follow it, inside the root, and start again.
                 Err(Errno::EEXIST) => {
-                    if let Some(next) = self.follow_dangling(parent.as_fd(), name, &prefix, &parts[i + 1..]) {
+                    if let Some(next) =
+                        self.follow_dangling(parent.as_fd(), name, &prefix, &parts[i + 1..])
+                    {
                         return self.create_path(&next, create, depth + 1);
                     }
                 }
