@@ -12,7 +12,12 @@ pub struct Logger {
 }
 
 impl Logger {
+    /// Creates the log file at once, as runc does: containerd's shim reads
+    /// it after every call and expects it to exist.
     pub fn new(file: Option<PathBuf>, format: LogFormat) -> Self {
+        if let Some(path) = &file {
+            let _ = std::fs::OpenOptions::new().create(true).append(true).open(path);
+        }
         Logger { file, format }
     }
 
