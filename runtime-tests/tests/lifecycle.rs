@@ -241,3 +241,39 @@ fn a_failing_hook_fails_create_and_leaves_nothing() {
         "cgroup left behind"
     );
 }
+
+/// `run` with a terminal and no --console-socket: berth-runtime holds the
+/// pty itself and copies between it and its own stdio (like `runc run`).
+/// `script` gives the runtime a terminal of its own to run in.
+#[test]
+fn run_with_a_terminal_proxies_the_pty() {
+    use std::io::Write;
+    let rt = Runtime::new();
+    let mut bundle = Bundle::busybox(&["sh"]);
+    bundle.spec["process"]["terminal"] = true.into();
+    bundle.save();
+    let command = format!(
+        "{} --root {} run --bundle {} {}",
+        runtime_tests::runtime_bin().display(),
+        rt.root().display(),
+        bundle.path().display(),
+        unique_id("ptyrun")
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (bsdutils)");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"tty; echo typed-$((1+2)); exit 4\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("/dev/pts/0") && text.contains("typed-3"),
+        "{text:?}"
+    );
+    assert_eq!(out.status.code(), Some(4), "{text:?}");
+}

@@ -11,6 +11,7 @@ use crate::cli::{Cli, Command, CreateArgs, ExecArgs, ListFormat};
 use crate::log::Logger;
 use crate::signals;
 use crate::templates;
+use crate::tty_proxy;
 
 /// Runs the command; returns the process exit code.
 pub fn run(cli: &Cli, logger: &Logger) -> Result<i32> {
@@ -100,7 +101,18 @@ fn delete(root: &StateRoot, id: &str, force: bool) -> Result<i32> {
 }
 
 fn run_container(root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
-    let container = create(root, args)?;
+    // A terminal with nobody to hand it to: we hold the pty ourselves.
+    let console = if args.console_socket.is_none() && !detach && wants_terminal(&args.bundle) {
+        Some(tty_proxy::ConsoleListener::bind(root.path(), &args.id)?)
+    } else {
+        None
+    };
+    let mut args = args.clone();
+    if let Some(listener) = &console {
+        args.console_socket = Some(listener.path().to_path_buf());
+    }
+    let container = create(root, &args)?;
+    let master = console.as_ref().map(|l| l.receive_master()).transpose()?;
     if let Err(e) = container.start() {
         let _ = container.delete(true);
         return Err(e.into());
@@ -109,6 +121,9 @@ fn run_container(root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool) 
         return Ok(0);
     }
     signals::forward_to(container.state.init_pid);
+    if let Some(master) = master {
+        tty_proxy::copy_until_closed(master)?;
+    }
     let code = container.wait()?;
     if container.oom_killed() {
         eprintln!("berth-runtime: container {} was OOM-killed", container.id());
@@ -117,6 +132,15 @@ fn run_container(root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool) 
         container.delete(true)?;
     }
     Ok(code)
+}
+
+/// Whether the bundle's process asks for a terminal (a bad config is
+/// reported by create itself).
+fn wants_terminal(bundle: &Path) -> bool {
+    berth_runtime::spec::parse_config(&bundle.join("config.json"))
+        .ok()
+        .and_then(|spec| spec.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false)
 }
 
 fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {

@@ -16,7 +16,10 @@ impl Logger {
     /// it after every call and expects it to exist.
     pub fn new(file: Option<PathBuf>, format: LogFormat) -> Self {
         if let Some(path) = &file {
-            let _ = std::fs::OpenOptions::new().create(true).append(true).open(path);
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path);
         }
         Logger { file, format }
     }

@@ -7,6 +7,7 @@ mod commands;
 mod log;
 mod signals;
 mod templates;
+mod tty_proxy;
 
 use clap::Parser;
 
