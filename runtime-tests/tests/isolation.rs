@@ -193,3 +193,15 @@ fn sysctls_are_set_in_the_container_only() {
     let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
     assert_ne!(host.trim(), "99");
 }
+
+#[test]
+fn oom_score_adj_and_no_new_privileges_apply() {
+    let out = run_sh(
+        |b| {
+            b.spec["process"]["oomScoreAdj"] = 500.into();
+            b.spec["process"]["noNewPrivileges"] = true.into();
+        },
+        "cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status",
+    );
+    assert_eq!(out, "500\nNoNewPrivs:\t1\n");
+}

@@ -277,3 +277,114 @@ fn run_with_a_terminal_proxies_the_pty() {
     );
     assert_eq!(out.status.code(), Some(4), "{text:?}");
 }
+
+#[test]
+fn kill_all_reaches_every_process() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::busybox(&["sh", "-c", "sleep 1000 & exec sleep 1001"]);
+    // Without a pid namespace, killing the init leaves its children: --all
+    // must signal everything in the container's cgroup.
+    let ns = bundle.spec["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "pid");
+    bundle.save();
+    let id = unique_id("killall");
+    ok(&rt.create(&bundle, &id));
+    ok(&rt.run(&["start", &id]));
+    let count = || -> usize {
+        let ps = ok(&rt.run(&["ps", "--format", "json", &id]));
+        serde_json::from_str::<Vec<i32>>(&ps).unwrap().len()
+    };
+    for _ in 0..500 {
+        if count() == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(count(), 2);
+    ok(&rt.run(&["kill", "--all", &id, "KILL"]));
+    for _ in 0..500 {
+        if count() == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(count(), 0, "processes survived kill --all");
+}
+
+#[test]
+fn joins_a_namespace_by_path() {
+    let rt = Runtime::new();
+    let first = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("nsowner");
+    ok(&rt.create(&first, &id));
+    ok(&rt.run(&["start", &id]));
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let mut second = Bundle::busybox(&["readlink", "/proc/self/ns/net"]);
+    for ns in second.spec["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = format!("/proc/{pid}/ns/net").into();
+        }
+    }
+    second.save();
+    let inside = ok(&rt.run_container(&second, &unique_id("nsjoin")));
+    let owner = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_eq!(inside.trim(), owner.to_str().unwrap());
+}
+
+#[test]
+fn no_pivot_runs_with_move_and_chroot() {
+    let rt = Runtime::new();
+    let bundle = Bundle::busybox(&["sh", "-c", "echo $$; ls /"]);
+    let out = ok(&rt.run(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &unique_id("nopivot"),
+    ]));
+    assert!(out.starts_with("1\n") && out.contains("probe"), "{out}");
+}
+
+#[test]
+fn systemd_cgroup_flag_is_accepted_with_a_warning() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::busybox(&["true"]);
+    let id = unique_id("sdcg");
+    bundle.spec["linux"]["cgroupsPath"] = format!("berth-test.slice:berth:{id}").into();
+    bundle.save();
+    let out = rt.run(&[
+        "--systemd-cgroup",
+        "run",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ]);
+    ok(&out);
+    if !std::path::Path::new("/run/systemd/system").exists() {
+        assert!(stderr(&out).contains("cgroupfs"), "{}", stderr(&out));
+    }
+    let leftover = std::path::Path::new("/sys/fs/cgroup/memory/berth-test.slice");
+    assert!(!leftover.exists(), "systemd-style cgroup left behind");
+}
+
+#[test]
+fn features_and_list_speak_json() {
+    let rt = Runtime::new();
+    let features: serde_json::Value = serde_json::from_str(&ok(&rt.run(&["features"]))).unwrap();
+    assert_eq!(features["ociVersionMin"], "1.0.0");
+    assert!(features["linux"]["namespaces"].as_array().unwrap().len() >= 7);
+    let bundle = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("list");
+    ok(&rt.create(&bundle, &id));
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&rt.run(&["list", "--format", "json"]))).unwrap();
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id.as_str())
+        .expect("listed");
+    assert_eq!(entry["status"], "created");
+    let table = ok(&rt.run(&["list"]));
+    assert!(table.starts_with("ID") && table.contains(&id), "{table}");
+}
