@@ -154,7 +154,9 @@ impl ContainerState {
         })
     }
 
-    /// Writes the state file atomically (temporary file, fsync, rename).
+    /// Writes the state file atomically (temporary file, then rename).
+    /// No fsync: the state root lives on tmpfs (/run) and means nothing
+    /// after a reboot; readers only need never to see a half-written file.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join(STATE_FILE);
         let tmp = dir.join(".state.json.tmp");
@@ -170,7 +172,6 @@ impl ContainerState {
             .open(&tmp)
             .map_err(|e| Error::io("write", &tmp, e))?;
         file.write_all(&json)
-            .and_then(|_| file.sync_all())
             .map_err(|e| Error::io("write", &tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))
     }

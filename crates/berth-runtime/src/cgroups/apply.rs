@@ -162,14 +162,18 @@ fn apply_rdma(
     }
 }
 
-/// v1: devices.deny/allow. v2: skipped until the eBPF device filter exists
-/// (see the `devices` module's TODO). v1-only hosts without a devices
-/// hierarchy cannot enforce the rules: an error.
+/// v1 (and hybrid, where a v1 devices hierarchy exists): devices.deny and
+/// devices.allow. Otherwise cgroup2: an eBPF device program attached to the
+/// container's directory. With neither, the rules cannot be enforced: an
+/// error (unless there are none).
 fn apply_devices(cgroup: &Cgroup, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     if let Some(dir) = cgroup.v1_dir(Controller::Devices.v1_name()) {
         return devices::apply_v1(dir, rules);
     }
-    if cgroup.v2_dir().is_some() || rules.is_empty() {
+    if let Some(dir) = cgroup.v2_dir() {
+        return devices::apply_v2(dir, rules);
+    }
+    if rules.is_empty() {
         return Ok(());
     }
     Err(cgroup.missing(Controller::Devices, "devices"))

@@ -146,8 +146,7 @@ fn v2_apply_converts_values() {
         "blockIO": {{"weight": 500,
                      "throttleReadBpsDevice": [{{"major": 8, "minor": 0, "rate": 1048576}}],
                      "throttleWriteIOPSDevice": [{{"major": 8, "minor": 16, "rate": 0}}]}},
-        "hugepageLimits": [{{"pageSize": "2MB", "limit": 4194304}}],
-        "devices": [{{"allow": false, "access": "rwm"}}]
+        "hugepageLimits": [{{"pageSize": "2MB", "limit": 4194304}}]
     }}"#,
         64 * mib,
         96 * mib,
@@ -575,15 +574,18 @@ fn v1_freezer_stats_and_pids() {
 }
 
 #[test]
-fn v1_devices_missing_is_an_error_but_v2_skips() {
+fn device_rules_need_a_devices_controller_or_real_cgroup2() {
     let tmp = tempfile::tempdir().unwrap();
     let fake = FakeV1::new(tmp.path(), &["memory"]);
     let rules = r#"{"devices": [{"allow": false, "access": "rwm"}]}"#;
     let err = fake.cgroup.apply(&resources(rules)).unwrap_err();
     assert!(err.to_string().contains("devices"), "{err}");
 
+    // A fake v2 tree is a plain directory: no device program can be
+    // attached to it, and that must fail loudly, never be skipped.
     let (v2, _) = fake_v2(&tmp.path().join("v2"));
-    v2.apply(&resources(rules)).unwrap();
+    let err = v2.apply(&resources(rules)).unwrap_err();
+    assert!(err.to_string().contains("cgroup"), "{err}");
 }
 
 #[test]

@@ -45,6 +45,7 @@ mod apply;
 mod cgroup;
 mod common;
 mod convert;
+mod device_bpf;
 mod devices;
 mod error;
 mod freezer;
@@ -81,8 +82,9 @@ impl Cgroup {
 
     /// Applies `linux.resources`. A non-zero limit whose controller is
     /// available nowhere is an error (`ControllerMissing`); zero and empty
-    /// values mean "not set". Device rules are enforced on v1 only (see the
-    /// `devices` module for v2).
+    /// values mean "not set". Device rules go to the v1 devices controller
+    /// where there is one, else to an eBPF program attached to the cgroup2
+    /// directory (see the `devices` module).
     pub fn apply(&self, resources: &LinuxResources) -> Result<()> {
         apply::apply(self, resources)
     }
