@@ -5,15 +5,24 @@
 CARGO ?= cargo
 export BERTH_RUNTIME_BIN ?= $(CURDIR)/target/debug/berth-runtime
 
-.PHONY: all build release fixtures lint test unit-test runtime-test bench demo clean
+.PHONY: all build release release-smoke fixtures lint test unit-test runtime-test bench demo clean
 
 all: build
 
 build:
 	$(CARGO) build --workspace
 
+# The release berth-runtime is fully static (glibc and libseccomp linked
+# in): no dynamic loading on each of the several invocations a container
+# lifecycle takes, and nothing from the host's library path at run time.
+HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
+MULTIARCH := $(shell gcc -print-multiarch)
+RELEASE_BIN := $(CURDIR)/target/$(HOST_TRIPLE)/release/berth-runtime
+
 release:
-	$(CARGO) build --release --workspace
+	RUSTFLAGS="-C target-feature=+crt-static" LIBSECCOMP_LINK_TYPE=static \
+	LIBSECCOMP_LIB_PATH=/usr/lib/$(MULTIARCH) \
+	$(CARGO) build --release --target $(HOST_TRIPLE) -p berth-runtime
 
 fixtures:
 	@rootfs-fixtures/busybox.sh > /dev/null
@@ -27,6 +36,11 @@ lint:
 test: build fixtures
 	$(CARGO) test --workspace --lib --bins
 	BERTH_BUSYBOX_FIXTURE=$$(rootfs-fixtures/busybox.sh) $(CARGO) test -p runtime-tests -- --test-threads=4
+	$(MAKE) release-smoke
+
+# The static release binary runs a container end to end.
+release-smoke: release fixtures
+	BERTH_RUNTIME_BIN=$(RELEASE_BIN) runtime-tests/demo.sh
 
 unit-test:
 	$(CARGO) test --workspace --lib --bins
@@ -39,7 +53,7 @@ demo: build fixtures
 	runtime-tests/demo.sh
 
 bench: release fixtures
-	BERTH_BUSYBOX_FIXTURE=$$(rootfs-fixtures/busybox.sh) runtime-tests/bench/runtime-bench.sh
+	BENCH_BERTH_RUNTIME=$(RELEASE_BIN) BERTH_BUSYBOX_FIXTURE=$$(rootfs-fixtures/busybox.sh) runtime-tests/bench/runtime-bench.sh
 
 clean:
 	$(CARGO) clean

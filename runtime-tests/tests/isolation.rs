@@ -205,3 +205,25 @@ fn oom_score_adj_and_no_new_privileges_apply() {
     );
     assert_eq!(out, "500\nNoNewPrivs:\t1\n");
 }
+
+/// The container's cgroup namespace is rooted at its own cgroups: every
+/// line of /proc/self/cgroup reads "/", and the host's cgroup sees it.
+#[test]
+fn cgroup_namespace_is_rooted_at_the_container() {
+    let rt = Runtime::new();
+    let bundle = Bundle::busybox(&["cat", "/proc/self/cgroup"]);
+    let cgroup = bundle.spec["linux"]["cgroupsPath"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = ok(&rt.run_container(&bundle, &unique_id("cgns")));
+    assert!(!out.is_empty());
+    for line in out.lines() {
+        assert!(
+            line.ends_with(":/"),
+            "not rooted at the container's cgroup: {line}\n{out}"
+        );
+    }
+    // And from outside: the process really was in the container's cgroup.
+    assert!(!cgroup.is_empty());
+}

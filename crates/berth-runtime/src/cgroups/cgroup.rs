@@ -113,6 +113,8 @@ pub struct Cgroup {
     /// `cgroup.procs` of every dir, precomputed so `add_process` (called
     /// in a freshly forked child) only opens and writes.
     procs: Vec<PathBuf>,
+    /// `tasks` of every v1 dir, for `join_self_v1` (same reason).
+    v1_tasks: Vec<PathBuf>,
 }
 
 /// What is stored; `procs` is derived again on load.
@@ -172,11 +174,17 @@ impl Cgroup {
 
     fn from_parts(relative: PathBuf, kind: LayoutKind, dirs: Vec<HierarchyDir>) -> Self {
         let procs = dirs.iter().map(|d| d.path.join("cgroup.procs")).collect();
+        let v1_tasks = dirs
+            .iter()
+            .filter(|d| d.version == CgroupVersion::V1)
+            .map(|d| d.path.join("tasks"))
+            .collect();
         Cgroup {
             relative,
             kind,
             dirs,
             procs,
+            v1_tasks,
         }
     }
 
@@ -198,6 +206,18 @@ impl Cgroup {
 
     pub(crate) fn procs_files(&self) -> &[PathBuf] {
         &self.procs
+    }
+
+    pub(crate) fn v1_tasks_files(&self) -> &[PathBuf] {
+        &self.v1_tasks
+    }
+
+    /// The container's cgroup2 directory, if it has one.
+    pub fn v2_path(&self) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|d| d.version == CgroupVersion::V2)
+            .map(|d| d.path.as_path())
     }
 
     /// The v1 directory of the hierarchy carrying `controller`.

@@ -96,6 +96,19 @@ impl Cgroup {
         procs::add_process(self, pid)
     }
 
+    /// Moves the calling thread into every v1 hierarchy (see
+    /// `procs::join_self_v1`): only for single-threaded callers, which the
+    /// runtime's forked children are.
+    pub fn join_self_v1(&self) -> Result<()> {
+        procs::join_self_v1(self)
+    }
+
+    /// Moves the caller into the cgroup2 directory (the fallback when a
+    /// child cannot be cloned straight into it).
+    pub fn join_self_v2(&self) -> Result<()> {
+        procs::join_self_v2(self)
+    }
+
     /// The container's processes (nested cgroups included), sorted and
     /// deduplicated. Empty when the cgroup does not exist.
     pub fn pids(&self) -> Result<Vec<i32>> {

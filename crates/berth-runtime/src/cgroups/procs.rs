@@ -27,6 +27,36 @@ pub fn add_process(cgroup: &Cgroup, pid: i32) -> Result<()> {
     Ok(())
 }
 
+/// Moves the calling *thread* into every v1 hierarchy through `tasks`.
+///
+/// For a single-threaded caller that is the whole process, and it is much
+/// cheaper than cgroup.procs: moving only the current thread lets the
+/// kernel skip the global threadgroup lock, whose write side waits for an
+/// RCU grace period (measured here: ~0.4 ms against 5-11 ms per create).
+pub fn join_self_v1(cgroup: &Cgroup) -> Result<()> {
+    for path in cgroup.v1_tasks_files() {
+        fs::write_raw(path, b"0").map_err(|source| CgroupError::Write {
+            path: path.clone(),
+            value: "0".to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Moves the calling process into the cgroup2 directory, if there is one.
+pub fn join_self_v2(cgroup: &Cgroup) -> Result<()> {
+    let Some(dir) = cgroup.v2_path() else {
+        return Ok(());
+    };
+    let path = dir.join("cgroup.procs");
+    fs::write_raw(&path, b"0").map_err(|source| CgroupError::Write {
+        path,
+        value: "0".to_string(),
+        source,
+    })
+}
+
 /// Decimal digits of a non-negative pid, in `buf`.
 fn format_pid(pid: i32, buf: &mut [u8; 10]) -> Option<&[u8]> {
     let mut n = u32::try_from(pid).ok()?;

@@ -5,8 +5,13 @@
 use std::fs::File;
 use std::path::PathBuf;
 
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
@@ -17,7 +22,9 @@ use super::sync::{self, Message, SyncSocket};
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
 use crate::namespaces::{self, JOIN_ORDER};
-use crate::syscall::{clone_process, exit_immediately, set_dumpable, CloneResult};
+use crate::syscall::{
+    clone_into_cgroup, clone_process, exit_immediately, set_dumpable, CloneResult,
+};
 
 /// A namespace to join: its kind, the opened file, and its path (for errors).
 pub type Join = (LinuxNamespaceType, File, PathBuf);
@@ -116,10 +123,12 @@ fn fork_stage1(
     flags: CloneFlags,
     child: impl FnOnce(SyncSocket),
 ) -> Result<Pid> {
-    match clone_process(CloneFlags::empty()).map_err(|e| Error::sys("fork", e))? {
+    let v2_dir = open_v2_dir(cgroup)?;
+    let (forked, born_in_v2) = spawn_stage1(v2_dir.as_ref())?;
+    match forked {
         CloneResult::Parent(pid) => Ok(pid),
         CloneResult::Child => {
-            let result = stage1(cgroup, &joins, flags);
+            let result = stage1(cgroup, &joins, flags, born_in_v2);
             match result {
                 Ok(CloneResult::Child) => {
                     let own = SyncSocket::from_borrowed(sock);
@@ -140,16 +149,64 @@ fn fork_stage1(
     }
 }
 
-fn stage1(cgroup: &Cgroup, joins: &[Join], flags: CloneFlags) -> Result<CloneResult> {
+/// Forks stage-1 straight into the container's cgroup2 directory when
+/// there is one (clone3 CLONE_INTO_CGROUP: born there, no migration, so no
+/// wait on the kernel's cgroup locks). Done from the runtime, which is
+/// still in the host's namespaces, where that directory is visible.
+/// Returns the fork's result and whether the child was born in the v2 cgroup.
+fn spawn_stage1(v2_dir: Option<&OwnedFd>) -> Result<(CloneResult, bool)> {
+    if let Some(dir) = v2_dir {
+        match clone_into_cgroup(CloneFlags::empty(), dir.as_fd()) {
+            // Kernels before 5.7 lack clone3's cgroup field: stage-1
+            // migrates itself instead (see `stage1`).
+            Err(Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL) => {}
+            other => {
+                return other
+                    .map(|r| (r, true))
+                    .map_err(|e| Error::sys("clone3 into the container cgroup", e))
+            }
+        }
+    }
+    let forked = clone_process(CloneFlags::empty()).map_err(|e| Error::sys("fork", e))?;
+    Ok((forked, false))
+}
+
+/// Joins the cgroup and the namespaces to join, then clones the child.
+///
+/// Joining before the clone puts the child in the container's cgroups from
+/// its first instruction, and roots a new cgroup namespace at them. v1
+/// hierarchies are joined through `tasks` (moving just this thread, which
+/// for a single-threaded process is all of it, is cheap: the kernel skips
+/// its global threadgroup lock and the RCU grace period it waits for).
+fn stage1(
+    cgroup: &Cgroup,
+    joins: &[Join],
+    flags: CloneFlags,
+    born_in_v2: bool,
+) -> Result<CloneResult> {
     set_dumpable(false).map_err(|e| Error::sys("prctl PR_SET_DUMPABLE", e))?;
-    // Join the cgroup before cloning, so the child and everything it forks
-    // is accounted for from its first instruction, and before a new cgroup
-    // namespace is made, so its root is the container's cgroup.
-    cgroup.add_process(0)?;
+    cgroup.join_self_v1()?;
+    if !born_in_v2 {
+        cgroup.join_self_v2()?;
+    }
     for (kind, file, path) in joins {
         namespaces::join(*kind, file, path)?;
     }
     clone_process(flags).map_err(|e| Error::sys(format!("clone with {flags:?}"), e))
+}
+
+fn open_v2_dir(cgroup: &Cgroup) -> Result<Option<OwnedFd>> {
+    cgroup
+        .v2_path()
+        .map(|dir| {
+            nix::fcntl::open(
+                dir,
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| Error::sys(format!("open {}", dir.display()), e))
+        })
+        .transpose()
 }
 
 fn receive_pid(sock: &SyncSocket, stage1: Pid) -> Result<Pid> {
