@@ -35,6 +35,7 @@ import glob
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -79,11 +80,18 @@ class Failed(Exception):
 
 
 def first_line(text):
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            return line
-    return ""
+    """The line of an error output worth reporting: the first error line.
+
+    runc logs logrus lines (time=... level=warning msg=...) and may warn
+    before it errs, so prefer the first level=error/fatal line, and only its
+    msg (or error) field.
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if "level=error" in line or "level=fatal" in line:
+            m = re.search(r'\b(?:msg|error)="((?:[^"\\]|\\.)*)"', line)
+            return m.group(1).replace('\\"', '"') if m else line
+    return lines[0] if lines else ""
 
 
 class Runtime:
@@ -94,8 +102,11 @@ class Runtime:
         self.errfile = os.path.join(work, "stderr-" + name)
         self.pidfile = os.path.join(work, "pid-" + name)
         os.makedirs(self.state)
-        self.version = self._version()
-        self.failed = None  # "failed: ..." once a command has failed
+        # Per sequence ("cycle": create+start+wait+delete, "run"): successes
+        # (warm-up included), error messages, and "failed: ..." once given up.
+        self.ok = {"cycle": 0, "run": 0}
+        self.errors = {"cycle": [], "run": []}
+        self.dead = {"cycle": None, "run": None}
         self.cycles = []  # (total, create, start, wait, delete) in ns
         self.runs = []  # ns
         self.rss = {}  # phase -> max KiB
@@ -103,6 +114,12 @@ class Runtime:
         self.strays = 0  # processes other than the init reparented to us
         self.rss_wrap = None  # set by measure_rss: [GNU time ... -o FILE]
         self.rss_out = None
+        if path:
+            self.version = self._version()
+        else:
+            self.version = "not installed"
+            for seq in self.dead:
+                self.dead[seq] = "failed: %s is not installed" % name
 
     def _version(self):
         try:
@@ -362,6 +379,19 @@ def cgroup_layout():
     return "no cgroup filesystem mounted"
 
 
+def fs_type(path):
+    """Filesystem type of path (the longest mount point that contains it)."""
+    path = os.path.realpath(path)
+    best, kind = "", "?"
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            fields = line.split()
+            mnt = fields[1].replace("\\040", " ")
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                best, kind = mnt, fields[2]
+    return kind
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
@@ -411,10 +441,26 @@ def measure_rss(rt, bundle, token, runs, cid_prefix):
     rt.rss_out = out
     try:
         for i in range(runs):
-            cycle(rt, "%s-rss-%d" % (cid_prefix, i), bundle, token)
-            run_once(rt, "%s-rssrun-%d" % (cid_prefix, i), bundle, token)
+            if not rt.dead["cycle"]:
+                cycle(rt, "%s-rss-%d" % (cid_prefix, i), bundle, token)
+            if not rt.dead["run"]:
+                run_once(rt, "%s-rssrun-%d" % (cid_prefix, i), bundle, token)
     finally:
         rt.rss_wrap = None
+
+
+def spawn_floor(argv, n=50):
+    """Median ms to Popen+wait4 a trivial command: the per-command floor."""
+    xs = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _, status, _ = os.wait4(proc.pid, 0)
+        xs.append(time.perf_counter_ns() - t0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return statistics.median(xs)
 
 
 def rss_floor(work):
@@ -427,7 +473,24 @@ def rss_floor(work):
     return read_maxrss(out)
 
 
-def report(rts, args, floor, started):
+def git_revision(src):
+    try:
+        head = subprocess.run(
+            ["git", "-C", src, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "--no-optional-locks", "-C", src, "status", "--porcelain", "-uno"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return ""
+    if not head:
+        return ""
+    return ", git %s%s" % (head, " + uncommitted changes" if dirty else "")
+
+
+def report(rts, args, floor, spawn, started):
     base = rts[0]
     p = print
     p("## berth-runtime lifecycle benchmark")
@@ -437,8 +500,17 @@ def report(rts, args, floor, started):
     p("- cgroups: %s" % cgroup_layout())
     p("- CPUs: %d x %s" % (os.cpu_count(), cpu_model()))
     for rt in rts:
-        p("- %s: `%s` (%s)" % (rt.name, rt.version, rt.path))
+        rev = git_revision(args.source) if rt is base and args.source else ""
+        p("- %s: `%s`%s (%s)" % (rt.name, rt.version, rev, rt.path or "not found"))
     p("- python: %s" % platform.python_version())
+    p(
+        "- bundle and runtime state roots under %s (%s; set TMPDIR to move them)"
+        % (os.path.dirname(os.path.realpath(args.work)), fs_type(args.work))
+    )
+    p(
+        "- spawn floor (median ms to start and reap a command from the driver): %s"
+        % "; ".join("`%s` %s" % (" ".join(os.path.basename(a) for a in argv), ms(t)) for argv, t in spawn)
+    )
     p(
         "- %d measured iterations per runtime after %d warm-up, runtimes interleaved; "
         "container: busybox `true`, readonly rootfs, no terminal" % (args.runs, args.warmup)
@@ -466,28 +538,28 @@ def report(rts, args, floor, started):
         kib, ph = max(vals)
         return "%s (%s)" % (mib(kib), ph)
 
+    empty = " | | | | | | | | |"
     for rt in rts:
         seq = "create+start+wait+delete"
-        if rt.failed and not rt.cycles:
-            p("| %s | %s | %s | | | | | | | | |" % (rt.name, seq, rt.failed))
-            p("| %s | run | %s | | | | | | | | |" % (rt.name, rt.failed))
-            continue
-        med, p10, p90 = pcts([c[0] for c in rt.cycles])
-        phases = [statistics.median(c[i] for c in rt.cycles) for i in range(1, 5)]
-        rss = rss_cell([(rt.rss.get(ph), ph) for ph in ("create", "start", "delete")])
-        p(
-            "| %s | %s | %s | %s | %s | %s | %s | %s |"
-            % (
-                rt.name,
-                seq,
-                ms(med),
-                ms(p10),
-                ms(p90),
-                ratio(rt, med, base_cycle),
-                " | ".join(ms(x) for x in phases),
-                rss,
+        if rt.cycles:
+            med, p10, p90 = pcts([c[0] for c in rt.cycles])
+            phases = [statistics.median(c[i] for c in rt.cycles) for i in range(1, 5)]
+            rss = rss_cell([(rt.rss.get(ph), ph) for ph in ("create", "start", "delete")])
+            p(
+                "| %s | %s | %s | %s | %s | %s | %s | %s |"
+                % (
+                    rt.name,
+                    seq,
+                    ms(med),
+                    ms(p10),
+                    ms(p90),
+                    ratio(rt, med, base_cycle),
+                    " | ".join(ms(x) for x in phases),
+                    rss,
+                )
             )
-        )
+        else:
+            p("| %s | %s | %s%s" % (rt.name, seq, rt.dead["cycle"] or "n/a", empty))
         if rt.runs:
             med, p10, p90 = pcts(rt.runs)
             p(
@@ -502,7 +574,7 @@ def report(rts, args, floor, started):
                 )
             )
         else:
-            p("| %s | run | %s | | | | | | | | |" % (rt.name, rt.failed or "n/a"))
+            p("| %s | run | %s%s" % (rt.name, rt.dead["run"] or "n/a", empty))
     p()
     p(
         "Times are wall clock in ms from the driver (fork/exec of each runtime command "
@@ -533,18 +605,51 @@ def report(rts, args, floor, started):
                     % ("faster" if base_cycle < peer else "NOT faster", rt.name, ms(peer))
                 )
             else:
-                verdict.append("%s did not run (%s)" % (rt.name, rt.failed))
+                verdict.append("%s did not run (%s)" % (rt.name, rt.dead["cycle"]))
         p("Verdict: " + "; ".join(verdict) + ".")
         p()
     notes = []
     for rt in rts:
-        if rt.failed and rt.cycles:
-            notes.append("%s %s" % (rt.name, rt.failed))
+        for seq, label in (("cycle", "create+start+wait+delete"), ("run", "run")):
+            errs = rt.errors[seq]
+            if errs and rt.ok[seq]:
+                notes.append(
+                    "%s: %d of %d %s attempts failed%s; first error: %s"
+                    % (
+                        rt.name,
+                        len(errs),
+                        len(errs) + rt.ok[seq],
+                        label,
+                        " (then gave up)" if rt.dead[seq] else "",
+                        errs[0],
+                    )
+                )
         notes.extend(rt.notes)
         if rt.strays:
             notes.append("%s: %d extra processes were reparented to the driver and reaped" % (rt.name, rt.strays))
     for n in notes:
         p("- note: " + n)
+
+
+MAX_FLAKES = 5
+
+
+def give_up(rt, seq, err):
+    """Record a failure; stop measuring `seq` if it never worked or keeps failing.
+
+    A sequence that has worked before gets MAX_FLAKES more chances, so one
+    transient failure does not throw away a whole run (the count is reported).
+    """
+    rt.errors[seq].append(str(err))
+    n = len(rt.errors[seq])
+    if rt.ok[seq] == 0:
+        rt.dead[seq] = "failed: %s" % err
+    elif n > MAX_FLAKES:
+        rt.dead[seq] = "failed %d times, gave up after %d successes: %s" % (n, rt.ok[seq], err)
+    else:
+        log("%s %s failed (%d so far): %s" % (rt.name, seq, n, err))
+        return
+    log("%s %s %s" % (rt.name, seq, rt.dead[seq]))
 
 
 def main():
@@ -562,6 +667,8 @@ def main():
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--rss-runs", type=int, default=5)
+    ap.add_argument("--json", help="also write the raw samples (ns) here")
+    ap.add_argument("--source", help="berth checkout, to report its git revision")
     args = ap.parse_args()
 
     if prctl_subreaper() != 0:
@@ -586,41 +693,58 @@ def main():
             # Rotate the order so no runtime always follows the same one.
             k = i % len(rts)
             for rt in rts[k:] + rts[:k]:
-                if rt.failed:
+                if rt.dead["cycle"] and rt.dead["run"]:
                     continue
                 try:
-                    times, _ = cycle(rt, cid(rt, "c", i), bundle, args.token)
-                    if not warm:
-                        rt.cycles.append(times)
-                    if rt.runs is not None:
-                        try:
-                            t, _ = run_once(rt, cid(rt, "r", i), bundle, args.token)
-                            if not warm:
-                                rt.runs.append(t)
-                        except Failed as e:
-                            rt.notes.append("%s `run` failed: %s" % (rt.name, e))
-                            rt.runs = None
+                    if not rt.dead["cycle"]:
+                        times, _ = cycle(rt, cid(rt, "c", i), bundle, args.token)
+                        rt.ok["cycle"] += 1
+                        if not warm:
+                            rt.cycles.append(times)
                 except Failed as e:
-                    where = "" if i == 0 else " (after %d iterations)" % i
-                    rt.failed = "failed%s: %s" % (where, e)
-                    log("%s %s" % (rt.name, rt.failed))
+                    give_up(rt, "cycle", e)
+                if rt.dead["run"]:
+                    continue
+                try:
+                    t, _ = run_once(rt, cid(rt, "r", i), bundle, args.token)
+                    rt.ok["run"] += 1
+                    if not warm:
+                        rt.runs.append(t)
+                except Failed as e:
+                    give_up(rt, "run", e)
             gc.collect()
             if (i + 1) % 20 == 0 or i + 1 == args.warmup:
                 log("%d/%d iterations" % (i + 1, total))
         gc.enable()
         for rt in rts:
-            if rt.runs is None:
-                rt.runs = []
-            if not rt.failed and rt.cycles:
+            if not (rt.dead["cycle"] and rt.dead["run"]):
                 try:
                     measure_rss(rt, bundle, args.token, args.rss_runs, cid(rt, "m", 0))
                 except Failed as e:
                     rt.notes.append("%s: RSS measurement failed: %s" % (rt.name, e))
         floor = rss_floor(args.work)
+        spawn = [(argv, spawn_floor(argv)) for argv in [["/bin/true"]] + [[rt.path, "--version"] for rt in rts if rt.path]]
     finally:
         cleanup(rts, args.token)
 
-    report(rts, args, floor, started)
+    report(rts, args, floor, spawn, started)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {
+                    rt.name: {
+                        "version": rt.version,
+                        "cycles": rt.cycles,
+                        "runs": rt.runs,
+                        "rss_kib": rt.rss,
+                        "errors": rt.errors,
+                        "failed": rt.dead,
+                    }
+                    for rt in rts
+                },
+                f,
+                indent=1,
+            )
 
 
 def prctl_subreaper():
@@ -628,21 +752,79 @@ def prctl_subreaper():
     return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def cleanup(rts, token):
-    for rt in rts:
+def children():
+    """Pids of our live children (runtime commands, reparented processes)."""
+    me = str(os.getpid())
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
         try:
-            left = os.listdir(rt.state)
-        except FileNotFoundError:
-            left = []
-        for name in left:
-            if name.startswith(token):
-                log("cleanup: %s delete --force %s" % (rt.name, name))
-                force_delete(rt, name)
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...; comm may contain spaces and parentheses.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[1] == me and fields[0] != "Z":
+            kids.append(int(entry))
+    return kids
+
+
+def cleanup(rts, token):
+    """Leave nothing behind, also after an interruption at any point.
+
+    A runtime command may still be running (SIGTERM/Ctrl-C reached only us)
+    and create a container after a first sweep, so sweep until no child of
+    ours is alive and no cgroup of ours exists; SIGKILL what is left after
+    10 s. Every container init is a child of ours (subreaper) or sits in our
+    cgroup, so this finds them all.
+    """
+    deadline = time.monotonic() + 10
+    removed = set()
+    killed = False
+    while True:
+        for rt in rts:
+            try:
+                left = os.listdir(rt.state)
+            except FileNotFoundError:
+                left = []
+            for name in left:
+                if name.startswith(token):
+                    log("cleanup: %s delete --force %s" % (rt.name, name))
+                    force_delete(rt, name)
+        removed.update(cleanup_cgroups(token))
+        reap_strays()
+        kids = children()
+        if not kids and not cgroup_dirs(token):
+            break
+        if time.monotonic() > deadline:
+            if killed:
+                log("cleanup: giving up; still alive: %s, cgroups: %s" % (kids, cgroup_dirs(token)))
+                break
+            killed = True
+            for pid in kids:
+                log("cleanup: killing stuck child %d" % pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + 5
+        time.sleep(0.05)
+    for rt in rts:
         shutil.rmtree(rt.state, ignore_errors=True)
-    reap_strays()
-    for d in cleanup_cgroups(token):
+    for d in sorted(removed):
         log("cleanup: removed leftover cgroup %s" % d)
 
 
+def _on_term(_signum, _frame):
+    sys.exit(143)  # SystemExit: the finally blocks clean up
+
+
 if __name__ == "__main__":
-    main()
+    signal.signal(signal.SIGTERM, _on_term)
+    try:
+        main()
+    except KeyboardInterrupt:
+        log("interrupted")
+        sys.exit(130)

@@ -18,6 +18,8 @@
 #   BENCH_WARMUP           warm-up iterations (default 5)
 #   BENCH_RSS_RUNS         untimed iterations under GNU time for peak RSS (default 5)
 #   BENCH_RUNTIMES         space-separated peers to compare (default "runc crun")
+#   BENCH_JSON             also write the raw samples (ns) to this file
+#   TMPDIR                 where the bundle and the runtimes' state roots go (/tmp)
 set -euo pipefail
 
 here=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")" && pwd -P)
@@ -44,10 +46,7 @@ fi
 runtimes=("--runtime" "berth-runtime=$berth")
 for name in ${BENCH_RUNTIMES-runc crun}; do
 	path=$(PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin command -v "$name" || true)
-	if [[ -z $path ]]; then
-		printf 'runtime-bench: %s not installed, skipped\n' "$name" >&2
-		continue
-	fi
+	# Not installed: an empty path, reported as a failed row by the driver.
 	runtimes+=("--runtime" "$name=$path")
 done
 
@@ -56,28 +55,39 @@ done
 token=bb$$x$(date +%s)
 work=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench.XXXXXX")
 
-# Backstop for whatever the driver could not clean up (e.g. it was killed):
-# containers in our state roots, our cgroups, the scratch directory.
+# Backstop for whatever the driver could not clean up (it was SIGKILLed):
+# containers in our state roots, anything still in our cgroups, the cgroups,
+# the scratch directory. A runtime command may still be finishing, hence the
+# retries. Only pids inside our own (uniquely named) cgroups are killed.
 cleanup() {
-	local rc=$? state id rt path dir
-	for state in "$work"/state-*; do
-		[[ -d $state ]] || continue
-		rt=${state##*/state-}
-		path=
-		for ((i = 1; i < ${#runtimes[@]}; i += 2)); do
-			[[ ${runtimes[i]%%=*} == "$rt" ]] && path=${runtimes[i]#*=}
+	local rc=$? state rt path entry dir tries left=0
+	# After a failure, let in-flight runtime commands finish first (ms).
+	((rc == 0)) || sleep 0.5
+	for ((tries = 0; tries < 50; tries++)); do
+		for state in "$work"/state-*; do
+			[[ -d $state ]] || continue
+			rt=${state##*/state-}
+			path=
+			for ((i = 1; i < ${#runtimes[@]}; i += 2)); do
+				[[ ${runtimes[i]%%=*} == "$rt" ]] && path=${runtimes[i]#*=}
+			done
+			[[ -n $path ]] || continue
+			for entry in "$state/$token"*; do
+				[[ -e $entry ]] || continue
+				"$path" --root "$state" delete --force "${entry##*/}" >/dev/null 2>&1 || true
+			done
 		done
-		[[ -n $path ]] || continue
-		for id in "$state"/"$token"*; do
-			[[ -e $id ]] || continue
-			"$path" --root "$state" delete --force "${id##*/}" >/dev/null 2>&1 || true
+		left=0
+		for dir in /sys/fs/cgroup/berth-bench/"$token" /sys/fs/cgroup/*/berth-bench/"$token"; do
+			[[ -d $dir ]] || continue
+			# shellcheck disable=SC2046 # one pid per word
+			kill -KILL $(find "$dir" -name cgroup.procs -exec cat {} +) 2>/dev/null || true
+			find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || left=1
 		done
+		((left)) || break
+		sleep 0.1
 	done
-	for dir in /sys/fs/cgroup/berth-bench/"$token" /sys/fs/cgroup/*/berth-bench/"$token"; do
-		[[ -d $dir ]] || continue
-		find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null ||
-			printf 'runtime-bench: could not remove cgroup %s\n' "$dir" >&2
-	done
+	((left == 0)) || printf 'runtime-bench: could not remove cgroups named %s\n' "$token" >&2
 	for dir in /sys/fs/cgroup/berth-bench /sys/fs/cgroup/*/berth-bench; do
 		if [[ -d $dir ]]; then rmdir "$dir" 2>/dev/null || true; fi
 	done
@@ -88,6 +98,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+extra=()
+[[ -z ${BENCH_JSON:-} ]] || extra+=(--json "$BENCH_JSON")
 python3 "$here/driver.py" \
 	--work "$work" \
 	--rootfs "$fixture/rootfs" \
@@ -95,4 +107,6 @@ python3 "$here/driver.py" \
 	--runs "${BENCH_RUNS:-100}" \
 	--warmup "${BENCH_WARMUP:-5}" \
 	--rss-runs "${BENCH_RSS_RUNS:-5}" \
+	--source "$repo" \
+	"${extra[@]}" \
 	"${runtimes[@]}"
