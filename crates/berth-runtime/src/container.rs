@@ -12,9 +12,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
-use oci_spec::runtime::{
-    Hook, Hooks, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Process, Spec,
-};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Process, Spec};
 
 use crate::cgroups::{Cgroup, CgroupLayout, CgroupVersion};
 use crate::error::{Error, Result};
@@ -165,7 +163,7 @@ impl Container {
         let state = self.hook_state(Status::Running);
         hooks::run_all_warn(
             "poststart",
-            hooks_of(&self.state.config, |h| h.poststart()),
+            hooks::of_kind(&self.state.config, |h| h.poststart()),
             &state,
         );
         Ok(())
@@ -261,7 +259,7 @@ impl Container {
         self.state.cgroup.destroy()?;
         hooks::run_all_warn(
             "poststop",
-            hooks_of(&self.state.config, |h| h.poststop()),
+            hooks::of_kind(&self.state.config, |h| h.poststop()),
             &state,
         );
         std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io("remove state", &self.dir, e))
@@ -337,13 +335,6 @@ impl Container {
         }
         Ok(pid)
     }
-}
-
-fn hooks_of(spec: &Spec, pick: impl Fn(&Hooks) -> &Option<Vec<Hook>>) -> &[Hook] {
-    spec.hooks()
-        .as_ref()
-        .and_then(|h| pick(h).as_deref())
-        .unwrap_or_default()
 }
 
 fn wait_readable(file: &std::fs::File, timeout_ms: u16) {
@@ -470,7 +461,7 @@ fn create_in(
         hooks::run_all("prestart", prestart, &hook_state)?;
         hooks::run_all(
             "createRuntime",
-            hooks_of(spec, |h| h.create_runtime()),
+            hooks::of_kind(spec, |h| h.create_runtime()),
             &hook_state,
         )?;
         Ok(hook_state)

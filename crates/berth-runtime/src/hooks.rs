@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::Hook;
+use oci_spec::runtime::{Hook, Hooks, Spec};
 
 use crate::error::{Error, Result};
 
@@ -58,6 +58,14 @@ pub fn run(kind: &'static str, hook: &Hook, state: &str) -> Result<()> {
             None => std::thread::sleep(Duration::from_millis(5)),
         }
     }
+}
+
+/// The hooks of one kind in a spec (empty when there are none).
+pub fn of_kind(spec: &Spec, pick: impl Fn(&Hooks) -> &Option<Vec<Hook>>) -> &[Hook] {
+    spec.hooks()
+        .as_ref()
+        .and_then(|h| pick(h).as_deref())
+        .unwrap_or_default()
 }
 
 /// Runs every hook of a list, stopping at the first failure.

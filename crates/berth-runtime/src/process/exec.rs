@@ -11,7 +11,6 @@ use super::sync::{Message, SyncSocket};
 use crate::error::{Error, Result};
 use crate::namespaces::NamespacePlan;
 use crate::security::ProcessSecurity;
-use crate::syscall::exit_immediately;
 
 /// What an exec'd process needs, prepared before fork.
 pub struct ExecContext {
@@ -24,13 +23,8 @@ pub struct ExecContext {
 
 /// Runs in the exec'd child; never returns.
 pub fn run(ctx: ExecContext, sync: SyncSocket) -> ! {
-    match setup_and_exec(&ctx, &sync) {
-        Ok(never) => match never {},
-        Err(e) => {
-            let _ = sync.send(&Message::Failed(e.to_string()));
-            exit_immediately(1)
-        }
-    }
+    let result = setup_and_exec(&ctx, &sync);
+    super::sync::report_failure_and_exit(&sync, result)
 }
 
 fn setup_and_exec(ctx: &ExecContext, sync: &SyncSocket) -> Result<Never> {

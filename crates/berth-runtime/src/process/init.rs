@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{Hook, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::environment::{build_env, enter_cwd, find_executable, path_cstring, to_cstrings};
 use super::pty;
@@ -22,7 +22,7 @@ use crate::namespaces::NamespacePlan;
 use crate::rootfs::{self, CgroupView, RootfsContext};
 use crate::security::ProcessSecurity;
 use crate::state::EXEC_FIFO;
-use crate::syscall::{cloexec_from, exit_immediately, set_dumpable};
+use crate::syscall::{cloexec_from, set_dumpable};
 
 /// Everything the init needs, prepared by the runtime before it forks.
 pub struct InitContext {
@@ -41,13 +41,8 @@ pub struct InitContext {
 
 /// Runs the init; reports a failure to the runtime and exits.
 pub fn run(ctx: InitContext, sync: SyncSocket) -> ! {
-    match setup_and_exec(&ctx, &sync) {
-        Ok(never) => match never {},
-        Err(e) => {
-            let _ = sync.send(&Message::Failed(e.to_string()));
-            exit_immediately(1)
-        }
-    }
+    let result = setup_and_exec(&ctx, &sync);
+    super::sync::report_failure_and_exit(&sync, result)
 }
 
 pub(crate) enum Never {}
@@ -70,9 +65,9 @@ fn setup_and_exec(ctx: &InitContext, sync: &SyncSocket) -> Result<Never> {
         in_user_namespace: ctx.plan.has(LinuxNamespaceType::User),
         cgroups: &ctx.cgroups,
     })?;
-    run_hooks(
+    hooks::run_all(
         "createContainer",
-        hooks_of(&ctx.spec, |h| h.create_container()),
+        hooks::of_kind(&ctx.spec, |h| h.create_container()),
         &state,
     )?;
     rootfs::finish(&ctx.spec, &root, ctx.no_pivot)?;
@@ -89,9 +84,9 @@ fn setup_and_exec(ctx: &InitContext, sync: &SyncSocket) -> Result<Never> {
     ctx.security.apply(process, setgroups_allowed(&ctx.plan))?;
     sync.send(&Message::Ready)?;
     wait_for_start(ctx.state_dir.as_fd())?;
-    run_hooks(
+    hooks::run_all(
         "startContainer",
-        hooks_of(&ctx.spec, |h| h.start_container()),
+        hooks::of_kind(&ctx.spec, |h| h.start_container()),
         &state,
     )?;
     exec.run(ctx.preserve_fds)
@@ -171,20 +166,6 @@ fn wait_for_start(state_dir: std::os::fd::BorrowedFd<'_>) -> Result<()> {
     };
     let mut file = File::from(fifo);
     std::io::Write::write_all(&mut file, b"0").map_err(|e| Error::io("write", EXEC_FIFO, e))
-}
-
-fn hooks_of(
-    spec: &Spec,
-    pick: impl Fn(&oci_spec::runtime::Hooks) -> &Option<Vec<Hook>>,
-) -> &[Hook] {
-    spec.hooks()
-        .as_ref()
-        .and_then(|h| pick(h).as_deref())
-        .unwrap_or_default()
-}
-
-fn run_hooks(kind: &'static str, list: &[Hook], state: &str) -> Result<()> {
-    hooks::run_all(kind, list, state)
 }
 
 /// The user's program, resolved and converted before privileges drop.

@@ -90,3 +90,13 @@ impl SyncSocket {
         self.fd.as_fd()
     }
 }
+
+/// Ends a forked child: a setup error is reported to the runtime (which
+/// turns it into the error of create or exec) and the child exits 1. On
+/// success the child has exec'd and never gets here.
+pub fn report_failure_and_exit<T>(sync: &SyncSocket, result: Result<T>) -> ! {
+    if let Err(e) = result {
+        let _ = sync.send(&Message::Failed(e.to_string()));
+    }
+    crate::syscall::exit_immediately(1)
+}

@@ -1,6 +1,6 @@
 //! Masked and read-only paths, applied after pivot_root.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -13,15 +13,8 @@ use crate::error::{Error, Result};
 /// Hides `path`: /dev/null over a file, an empty read-only tmpfs over a
 /// directory. A path that does not exist needs no masking.
 pub fn mask(root: &Root, path: &Path) -> Result<()> {
-    let fd = match root.open_in_root(&super::safe_path::relative(path)) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(()),
-        Err(e) => {
-            return Err(Error::sys(
-                format!("open masked path {}", path.display()),
-                e,
-            ))
-        }
+    let Some(fd) = open_existing(root, path)? else {
+        return Ok(());
     };
     let target = fd_path(fd.as_fd());
     let is_dir = nix::sys::stat::fstat(fd.as_fd())
@@ -48,15 +41,8 @@ pub fn mask(root: &Root, path: &Path) -> Result<()> {
 
 /// Makes `path` read-only with a bind mount onto itself.
 pub fn make_readonly(root: &Root, path: &Path) -> Result<()> {
-    let fd = match root.open_in_root(&super::safe_path::relative(path)) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(()),
-        Err(e) => {
-            return Err(Error::sys(
-                format!("open read-only path {}", path.display()),
-                e,
-            ))
-        }
+    let Some(fd) = open_existing(root, path)? else {
+        return Ok(());
     };
     let target = fd_path(fd.as_fd());
     mount(
@@ -67,9 +53,19 @@ pub fn make_readonly(root: &Root, path: &Path) -> Result<()> {
         None::<&str>,
     )
     .map_err(|e| Error::sys(format!("bind read-only path {}", path.display()), e))?;
-    let on_top = root
-        .open_in_root(&super::safe_path::relative(path))
-        .map_err(|e| Error::sys(format!("reopen {}", path.display()), e))?;
+    let on_top = open_existing(root, path)?.ok_or_else(|| {
+        Error::InitFailed(format!("{} vanished while made read-only", path.display()))
+    })?;
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     remount(&on_top, flags, path)
+}
+
+/// Opens `path` inside the root; a path the image does not have is None
+/// (nothing to mask or protect).
+fn open_existing(root: &Root, path: &Path) -> Result<Option<OwnedFd>> {
+    match root.open_in_root(&super::safe_path::relative(path)) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(Error::sys(format!("open {}", path.display()), e)),
+    }
 }
