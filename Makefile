@@ -35,6 +35,7 @@ lint:
 # kernel, with real peers (containerd, dockerd) driving berth-runtime.
 test: build fixtures
 	$(CARGO) test --workspace --lib --bins
+	$(CARGO) test --workspace --doc
 	BERTH_BUSYBOX_FIXTURE=$$(rootfs-fixtures/busybox.sh) $(CARGO) test -p runtime-tests -- --test-threads=4
 	$(MAKE) release-smoke
 
@@ -44,6 +45,7 @@ release-smoke: release fixtures
 
 unit-test:
 	$(CARGO) test --workspace --lib --bins
+	$(CARGO) test --workspace --doc
 
 runtime-test: build fixtures
 	BERTH_BUSYBOX_FIXTURE=$$(rootfs-fixtures/busybox.sh) $(CARGO) test -p runtime-tests -- --test-threads=4
