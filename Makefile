@@ -5,7 +5,7 @@
 CARGO ?= cargo
 export BERTH_RUNTIME_BIN ?= $(CURDIR)/target/debug/berth-runtime
 
-.PHONY: all build release release-smoke fixtures lint test unit-test runtime-test bench demo clean
+.PHONY: all build release release-smoke fixtures lint test test-vm unit-test runtime-test bench demo clean
 
 all: build
 
@@ -38,6 +38,16 @@ test: build fixtures
 	$(CARGO) test --workspace --doc
 	BERTH_BUSYBOX_FIXTURE=$$(rootfs-fixtures/busybox.sh) $(CARGO) test -p runtime-tests -- --test-threads=4
 	$(MAKE) release-smoke
+	@if command -v qemu-system-x86_64 >/dev/null; then \
+		$(MAKE) --no-print-directory test-vm; \
+	else \
+		echo "make test: no qemu-system-x86_64, skipping the cgroup v2 VM tests (make test-vm)"; \
+	fi
+
+# The runtime's tests again on a pure cgroup v2 kernel, in a qemu (TCG) VM
+# over the host's root (runtime-tests/vm/README.md); peers are left out.
+test-vm: build fixtures
+	BERTH_BUSYBOX_FIXTURE=$$(rootfs-fixtures/busybox.sh) runtime-tests/vm/test-v2.sh
 
 # The static release binary runs a container end to end.
 release-smoke: release fixtures
