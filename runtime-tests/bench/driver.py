@@ -392,6 +392,11 @@ def fs_type(path):
     return kind
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
@@ -499,6 +504,10 @@ def report(rts, args, floor, spawn, started):
     p("- kernel: %s %s" % (platform.system(), platform.release()))
     p("- cgroups: %s" % cgroup_layout())
     p("- CPUs: %d x %s" % (os.cpu_count(), cpu_model()))
+    p(
+        "- load average (1, 5, 15 min) before: %s, after: %s "
+        "(anything else running skews the numbers)" % args.load
+    )
     for rt in rts:
         rev = git_revision(args.source) if rt is base and args.source else ""
         p("- %s: `%s`%s (%s)" % (rt.name, rt.version, rev, rt.path or "not found"))
@@ -675,6 +684,7 @@ def main():
         sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed: %s" % os.strerror(ctypes.get_errno()))
     signal.signal(signal.SIGALRM, _on_alarm)
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    load_before = loadavg()
 
     rts = []
     for spec in args.runtime:
@@ -727,6 +737,7 @@ def main():
     finally:
         cleanup(rts, args.token)
 
+    args.load = (load_before, loadavg())
     report(rts, args, floor, spawn, started)
     if args.json:
         with open(args.json, "w") as f:

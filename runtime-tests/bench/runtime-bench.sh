@@ -35,6 +35,7 @@ command -v python3 >/dev/null || die "needs python3"
 
 berth=${BENCH_BERTH_RUNTIME:-$repo/target/release/berth-runtime}
 [[ -x $berth ]] || die "$berth not found: run 'make bench' (or cargo build --release)"
+berth=$(readlink -f -- "$berth") # the driver runs it from other directories
 
 fixture=${BERTH_BUSYBOX_FIXTURE:-}
 if [[ -z $fixture ]]; then

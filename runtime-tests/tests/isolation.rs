@@ -227,3 +227,29 @@ fn cgroup_namespace_is_rooted_at_the_container() {
     // And from outside: the process really was in the container's cgroup.
     assert!(!cgroup.is_empty());
 }
+
+/// Device rules are enforced (v1 devices controller, or the eBPF program on
+/// v2): a host device bound into the container opens only when allowed.
+#[test]
+fn device_rules_limit_device_access() {
+    let open_kmsg = |rules: serde_json::Value| {
+        run_sh(
+            |b| {
+                b.spec["linux"]["resources"] = serde_json::json!({"devices": rules});
+                let mounts = b.spec["mounts"].as_array_mut().unwrap();
+                mounts.push(
+                    serde_json::json!({"destination": "/dev/kmsg", "type": "bind",
+                    "source": "/dev/kmsg", "options": ["bind"]}),
+                );
+            },
+            "/probe open-write /dev/kmsg",
+        )
+    };
+    let deny_all = serde_json::json!([{"allow": false, "access": "rwm"}]);
+    assert_eq!(open_kmsg(deny_all), "errno 1\n", "EPERM expected");
+    let allow_kmsg = serde_json::json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"}
+    ]);
+    assert_eq!(open_kmsg(allow_kmsg), "ok\n");
+}

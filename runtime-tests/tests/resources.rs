@@ -69,3 +69,35 @@ fn unknown_resource_controller_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(!stderr(&out).is_empty());
 }
+
+#[test]
+fn cpuset_pins_and_io_weight_is_accepted() {
+    let out = run_limited(
+        serde_json::json!({"cpu": {"cpus": "0", "mems": "0"}, "blockIO": {"weight": 500}}),
+        "grep Cpus_allowed_list /proc/self/status; \
+         cat /sys/fs/cgroup/blkio/blkio.bfq.weight /sys/fs/cgroup/blkio/blkio.weight \
+             /sys/fs/cgroup/io.bfq.weight /sys/fs/cgroup/io.weight 2>/dev/null",
+    );
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("Cpus_allowed_list:\t0\n"),
+        "{text:?} {}",
+        stderr(&out)
+    );
+    // v1 keeps blkio's scale (500); v2's io.weight takes the runc
+    // conversion of it: 1 + (500 - 10) * 9999 / 990 = 4950.
+    let expected = if cgroup_layout() == "v2" {
+        "4950"
+    } else {
+        "500"
+    };
+    let weights: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert!(
+        weights.contains(&expected),
+        "expected weight {expected} in {text:?}"
+    );
+}
