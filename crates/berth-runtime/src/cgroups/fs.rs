@@ -128,7 +128,15 @@ pub fn mkdir_all(path: &Path) -> Result<()> {
     loop {
         match std::fs::create_dir_all(path) {
             Ok(()) => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound && attempt + 1 < MKDIR_ATTEMPTS => {
+            // NotFound: another container's destroy removed a shared
+            // parent between our mkdirs. AlreadyExists (that is not a
+            // directory a moment later): the same race seen from the
+            // kernel's side while that parent is being torn down. Both
+            // are transient: try again.
+            Err(e)
+                if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::AlreadyExists)
+                    && attempt + 1 < MKDIR_ATTEMPTS =>
+            {
                 attempt += 1;
             }
             Err(source) => {
