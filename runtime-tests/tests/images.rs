@@ -111,3 +111,77 @@ fn a_tampered_blob_is_refused_and_leaves_nothing() {
     assert!(!store.contains(digest).unwrap());
     assert!(store.list().unwrap().is_empty());
 }
+
+/// `docker load` then `docker run`, the library way: the docker-archive is
+/// loaded into the store, each layer unpacked into its snapshot, the
+/// snapshots stacked with overlayfs, and berth-runtime runs on the overlay.
+/// The container's writes land in the upper directory, never in a layer.
+#[test]
+fn a_loaded_archive_runs_on_overlayfs() {
+    use berth_image::archive::load_docker_archive_file;
+    use berth_image::overlay::{mount_overlay, unmount};
+
+    let work = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(work.path().join("store")).unwrap();
+    let images = load_docker_archive_file(&fixture().join("busybox.tar"), &store).unwrap();
+    assert_eq!(images.len(), 1);
+    let image = &images[0];
+    assert_eq!(image.tags, ["docker.io/library/busybox:latest"]);
+
+    // Snapshots in manifest order (bottom first); overlayfs wants top first.
+    let mut snapshots = Vec::new();
+    for (i, layer) in image.layers.iter().enumerate() {
+        let dir = work.path().join(format!("snapshots/{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let stats = unpack_layer(
+            store.open_blob(&layer.digest).unwrap(),
+            &dir,
+            berth_image::unpack::Compression::None,
+        )
+        .unwrap();
+        assert_eq!(stats.diff_id, image.diff_ids[i]);
+        snapshots.push(dir);
+    }
+    snapshots.reverse();
+
+    let rt = Runtime::new();
+    let mut bundle = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "echo written > /root/new-file; cat /root/new-file",
+    ]);
+    bundle.spec["root"]["readonly"] = false.into();
+    bundle.save();
+    std::fs::remove_dir_all(bundle.rootfs()).unwrap();
+    std::fs::create_dir(bundle.rootfs()).unwrap();
+    let (upper, overlay_work) = (work.path().join("upper"), work.path().join("work"));
+    std::fs::create_dir_all(&upper).unwrap();
+    std::fs::create_dir_all(&overlay_work).unwrap();
+    mount_overlay(
+        &snapshots,
+        &upper,
+        &overlay_work,
+        &bundle.rootfs(),
+        Some(&work.path().join("l")),
+    )
+    .unwrap();
+    // Unmount even if an assertion below fails.
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = unmount(&self.0);
+        }
+    }
+    let _mounted = Unmount(bundle.rootfs());
+
+    let out = ok(&rt.run_container(&bundle, &unique_id("overlay")));
+    assert_eq!(out, "written\n");
+    assert_eq!(
+        std::fs::read_to_string(upper.join("root/new-file")).unwrap(),
+        "written\n"
+    );
+    assert!(
+        !snapshots.iter().any(|s| s.join("root/new-file").exists()),
+        "a layer was written to"
+    );
+}

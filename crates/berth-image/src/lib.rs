@@ -8,10 +8,15 @@
 //! - [`unpack`]: layer tars unpacked into snapshot directories, with
 //!   whiteouts turned into overlayfs whiteouts, and hostile layers refused
 //!   without writing anything outside the snapshot.
+//! - [`overlay`]: snapshots stacked into a rootfs with overlayfs, up to 128+ layers.
+//! - [`archive`]: `docker load` input (docker-archive tars and OCI image
+//!   layouts) loaded into the blob store.
 //!
-//! Registry pull/push, the image metadata store, overlay mounts and the
-//! archive formats (docker-archive, OCI layout) come next.
+//! Registry pull/push, the image metadata store (tags, reference counts),
+//! and `save` (writing the archive formats) come next.
 
+pub mod archive;
+pub mod overlay;
 pub mod reference;
 pub mod store;
 pub mod unpack;
