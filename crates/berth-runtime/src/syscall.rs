@@ -96,49 +96,7 @@ pub fn exit_immediately(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// The kernel's `struct open_how` for openat2(2).
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-/// Resolve symlinks as if `dirfd` were the root: `..` and absolute links
-/// cannot leave it.
-pub const RESOLVE_IN_ROOT: u64 = 0x10;
-/// Refuse magic links such as /proc/self/fd/N along the way.
-pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-
-/// openat2(2): opens `path` under `dirfd` with `resolve` restrictions.
-pub fn openat2(
-    dirfd: BorrowedFd<'_>,
-    path: &CStr,
-    flags: i32,
-    resolve: u64,
-) -> nix::Result<OwnedFd> {
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve,
-    };
-    // SAFETY: `path` is a valid NUL-terminated string and `how` a valid
-    // open_how whose size we pass; both outlive the call.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dirfd.as_raw_fd(),
-            path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if ret < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel returned a new file descriptor that nobody owns yet.
-    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
-}
+pub use berth_sys::{openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
 
 /// Marks every descriptor from `first` upwards close-on-exec, so nothing of
 /// the runtime's leaks into the container (CVE-2024-21626).

@@ -6,8 +6,8 @@
 //! symlink; the final component is then created or changed relative to that
 //! parent descriptor without ever following a symlink.
 
-use std::ffi::{CStr, CString, OsStr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::ffi::{CString, OsStr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -15,45 +15,7 @@ use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{FileStat, Mode, SFlag};
 
-/// Resolve as if the starting descriptor were `/`: nothing leaves it.
-const RESOLVE_IN_ROOT: u64 = 0x10;
-/// Fail with ELOOP on any symlink along the path.
-const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-/// Fail on magic links such as /proc/self/fd/N.
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-
-/// The kernel's `struct open_how` for openat2(2).
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-/// openat2(2) of `path` under `dirfd`.
-fn openat2(dirfd: BorrowedFd<'_>, path: &CStr, flags: i32, resolve: u64) -> nix::Result<OwnedFd> {
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve,
-    };
-    // SAFETY: `path` is a valid NUL-terminated string and `how` a valid
-    // open_how whose size we pass; both outlive the call.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dirfd.as_raw_fd(),
-            path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if ret < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel returned a new file descriptor that nobody owns yet.
-    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
-}
+use berth_sys::{openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS};
 
 fn cstring(bytes: &[u8]) -> nix::Result<CString> {
     CString::new(bytes).map_err(|_| Errno::EINVAL)
