@@ -237,7 +237,7 @@ impl Container {
 
     /// Whether the kernel OOM-killed a process of this container.
     pub fn oom_killed(&self) -> bool {
-        self.state.oom_killed || self.state.cgroup.oom_kill_count().unwrap_or(0) > 0
+        self.state.cgroup.oom_kill_count().unwrap_or(0) > 0
     }
 
     /// Deletes the container. A running one needs `force` (it is killed).
@@ -427,7 +427,6 @@ fn create_in(
         cgroup: cgroup.clone(),
         config: spec.clone(),
         annotations: spec.annotations().clone().unwrap_or_default(),
-        oom_killed: false,
     };
     let maps = IdMaps {
         uid: linux.uid_mappings().clone().unwrap_or_default(),
@@ -603,7 +602,5 @@ fn connect_console(path: Option<&Path>) -> Result<Option<OwnedFd>> {
 
 /// Writes a pid file atomically (containerd reads it as soon as it exists).
 pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
-    let tmp = path.with_extension("berth-tmp");
-    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+    crate::state::write_atomically(path, pid.to_string().as_bytes(), 0o644)
 }

@@ -139,9 +139,6 @@ pub struct ContainerState {
     pub config: Spec,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
-    /// OOM kills seen when the container was last observed stopping.
-    #[serde(default)]
-    pub oom_killed: bool,
 }
 
 impl ContainerState {
@@ -154,27 +151,35 @@ impl ContainerState {
         })
     }
 
-    /// Writes the state file atomically (temporary file, then rename).
-    /// No fsync: the state root lives on tmpfs (/run) and means nothing
-    /// after a reboot; readers only need never to see a half-written file.
+    /// Writes the state file atomically (see [`write_atomically`]).
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join(STATE_FILE);
-        let tmp = dir.join(".state.json.tmp");
         let json = serde_json::to_vec(self).map_err(|e| Error::State {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| Error::io("write", &tmp, e))?;
-        file.write_all(&json)
-            .map_err(|e| Error::io("write", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))
+        write_atomically(&path, &json, 0o600)
     }
+}
+
+/// Writes `path` through a temporary file renamed over it, so a reader
+/// (a later runtime call, containerd reading a pid file) never sees a
+/// half-written file. No fsync: what is written here lives on tmpfs (/run)
+/// and means nothing after a reboot.
+pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".berth-tmp");
+    let tmp = path.with_file_name(tmp_name);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(|e| Error::io("write", &tmp, e))?;
+    file.write_all(bytes)
+        .map_err(|e| Error::io("write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
 }
 
 /// Start time of a process (clock ticks since boot), or None if it is gone.

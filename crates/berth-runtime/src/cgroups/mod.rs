@@ -34,7 +34,8 @@
 //! let cgroup = Cgroup::new(&layout, "system.slice:berth:demo")?;
 //! cgroup.create()?;
 //! cgroup.apply(&resources)?;
-//! cgroup.add_process(0)?; // in the container's init, before exec
+//! cgroup.add_process(std::process::id() as i32)?; // any process, by pid
+//! // (the runtime's own forked children use join_self_v1 and clone3 instead)
 //! // ...
 //! cgroup.destroy()?;
 //! # Ok(())
