@@ -261,6 +261,7 @@ fn run_with_a_terminal_proxies_the_pty() {
     );
     let mut child = std::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
+        .env("SHELL", "/bin/sh")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -50,14 +50,25 @@ fn sh_quote(word: &str) -> String {
 }
 
 /// Runs `prog args...` on a fresh pty (via `script`), so `-t` works.
+///
+/// `timeout --foreground` keeps `prog` in the pty's foreground process group:
+/// plain `timeout` moves itself into a new group whenever the shell forks it
+/// (dash does, bash execs it), and `prog` is then stopped by SIGTTOU as soon
+/// as it puts the terminal in raw mode. SHELL is pinned because `script`
+/// runs the line with `$SHELL -c`, so the outcome must not depend on the
+/// caller's environment.
 fn run_on_pty(prog: &str, args: &[&str]) -> Output {
-    let mut line = format!("timeout -k 5 {CMD_TIMEOUT} {}", sh_quote(prog));
+    let mut line = format!(
+        "exec timeout --foreground -k 5 {CMD_TIMEOUT} {}",
+        sh_quote(prog)
+    );
     for a in args {
         line.push(' ');
         line.push_str(&sh_quote(a));
     }
     Command::new("script")
         .args(["-qec", &line, "/dev/null"])
+        .env("SHELL", "/bin/sh")
         .stdin(Stdio::null())
         .output()
         .expect("running script")
