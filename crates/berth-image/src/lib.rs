@@ -16,7 +16,15 @@
 //! and `save` (writing the archive formats) come next.
 
 pub mod archive;
+pub mod images;
+pub mod manifest;
+pub mod metadata;
 pub mod overlay;
 pub mod reference;
+pub mod registry;
+pub mod snapshots;
 pub mod store;
 pub mod unpack;
+
+#[cfg(test)]
+mod test_support;

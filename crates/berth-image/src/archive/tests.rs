@@ -1,27 +1,12 @@
 use std::fs;
 use std::io::{Cursor, Read};
 use std::path::PathBuf;
-use std::process::Command;
 
 use super::*;
 use crate::reference::Reference;
 
-/// The busybox fixture directory (built or reused by the fixture script).
 fn fixture() -> PathBuf {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../rootfs-fixtures/busybox.sh"
-    );
-    let out = Command::new(script)
-        .output()
-        .expect("run rootfs-fixtures/busybox.sh");
-    assert!(
-        out.status.success(),
-        "busybox.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).expect("utf-8 fixture path");
-    PathBuf::from(stdout.lines().last().expect("fixture path line").trim())
+    crate::test_support::busybox_fixture()
 }
 
 struct Expected {
