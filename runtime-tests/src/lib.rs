@@ -2,6 +2,8 @@
 //! busybox fixture, a private state root per test, and cleanup that runs
 //! even when a test fails (Drop guards).
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
