@@ -21,6 +21,8 @@
 //! [`Images::prune_blobs`] removes the unreferenced ones.
 
 mod error;
+mod import;
+mod inspect;
 mod progress;
 mod pull;
 mod push;
@@ -38,6 +40,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 
 pub use error::ImageError;
+pub use import::format_rfc3339;
+pub use inspect::{parse_rfc3339, HistoryEntry};
 pub use progress::{no_progress, short_id, Progress, ProgressKind, ProgressSink};
 pub use pull::{PullOptions, PullOutcome};
 pub use push::PushOutcome;

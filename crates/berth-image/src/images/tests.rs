@@ -137,3 +137,62 @@ fn load_an_oci_layout_directory() {
     let layers = images.layer_paths(&loaded[0].record).unwrap();
     assert!(layers[0].join("bin/busybox").is_file());
 }
+
+#[test]
+fn inspect_and_history_in_docker_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (images, record) = loaded_busybox(dir.path());
+    let inspect = images.inspect(&record).unwrap();
+    assert_eq!(inspect["Id"], record.id);
+    assert_eq!(inspect["RepoTags"], serde_json::json!(["busybox:latest"]));
+    assert_eq!(inspect["Os"], "linux");
+    assert_eq!(inspect["RootFS"]["Layers"][0], record.layers[0].diff_id);
+    assert!(inspect["Size"].as_u64().unwrap() > 0);
+    assert!(inspect["Config"].is_object());
+
+    let history = images.history(&record).unwrap();
+    assert!(!history.is_empty());
+    assert_eq!(history[0].id, record.id);
+    assert_eq!(history[0].tags, vec!["busybox:latest"]);
+    let total: u64 = history.iter().map(|h| h.size).sum();
+    assert_eq!(total, inspect["Size"].as_u64().unwrap());
+}
+
+#[test]
+fn import_a_rootfs_tar() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = open(dir.path());
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(5);
+    header.set_mode(0o755);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "bin/hello", &b"hello"[..])
+        .unwrap();
+    let tar_bytes = builder.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar_bytes).unwrap();
+    let gz = gz.finish().unwrap();
+
+    let tag = Reference::parse("imported:v1").unwrap();
+    let config = serde_json::json!({"Cmd": ["/bin/hello"]});
+    let record = images
+        .import(&gz[..], Some(&tag), Some(config), "Imported from -")
+        .unwrap();
+    assert_eq!(images.resolve("imported:v1").unwrap().id, record.id);
+    let layers = images.layer_paths(&record).unwrap();
+    assert_eq!(fs::read(layers[0].join("bin/hello")).unwrap(), b"hello");
+    assert_eq!(images.config(&record.id).unwrap()["config"]["Cmd"][0], "/bin/hello");
+    // The layer blob is the uncompressed tar: its digest is the DiffID.
+    assert_eq!(record.layers[0].blob.digest, record.layers[0].diff_id);
+    assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+
+    // Garbage is refused and leaves no image.
+    let before = images.list().unwrap().len();
+    assert!(images.import(&b"not a tar at all"[..], None, None, "").is_err());
+    assert_eq!(images.list().unwrap().len(), before);
+}
