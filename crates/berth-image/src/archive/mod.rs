@@ -9,6 +9,8 @@
 //! - [`load_oci_layout`]: an OCI image layout directory (`oci-layout`,
 //!   `index.json`, `blobs/sha256/...`). Every blob reachable from
 //!   `index.json` is imported, nested indexes included.
+//! - [`save_docker_archive`] and [`save_oci_layout`]: the reverse, images
+//!   written out of the store in those two formats (`save.rs` explains how).
 //!
 //! # Docker archives: two passes over a seekable reader
 //!
@@ -42,6 +44,7 @@
 
 mod docker;
 mod oci;
+mod save;
 
 #[cfg(test)]
 mod tests;
@@ -57,6 +60,7 @@ use crate::store::{BlobDigest, BlobStore, StoreError};
 
 pub use docker::{load_docker_archive, load_docker_archive_file};
 pub use oci::load_oci_layout;
+pub use save::{save_docker_archive, save_oci_layout, SaveImage, SaveLayer, ANNOTATION_IMAGE_NAME};
 
 /// The largest JSON document (`manifest.json`, an image config, an OCI
 /// manifest or index) accepted, in bytes.
@@ -245,6 +249,14 @@ pub enum ArchiveError {
     /// OCI indexes nest deeper than [`MAX_DEPTH`].
     #[error("blob {digest}: indexes nested more than {limit} deep")]
     TooDeep { digest: String, limit: usize },
+    /// An image to save does not agree with what the store holds (config,
+    /// layers, DiffIDs), is an index, or shares a tag with another image.
+    #[error("{what}: {reason}")]
+    BadSaveImage { what: String, reason: String },
+    /// The directory to save an OCI layout into is not empty, or not a
+    /// directory.
+    #[error("{path}: {reason}")]
+    BadDestination { path: String, reason: &'static str },
 }
 
 fn io_err(op: &'static str, what: impl Into<String>, source: io::Error) -> ArchiveError {

@@ -93,9 +93,16 @@ pub fn load_oci_layout(
             .as_ref()
             .and_then(|a| a.get(ANNOTATION_REF_NAME))
             .cloned();
-        let tag = match &ref_name {
-            Some(r) => tag_for(r, name)?,
-            None => None,
+        // containerd and Berth's own `save` also record the full name.
+        let full_name = desc
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(super::ANNOTATION_IMAGE_NAME))
+            .and_then(|n| Reference::parse(n).ok());
+        let tag = match (&ref_name, &full_name) {
+            (_, Some(full)) if name.is_none() && full.tag().is_some() => Some(full.to_string()),
+            (Some(r), _) => tag_for(r, name)?,
+            (None, _) => None,
         };
         loader.walk(desc, &mut Vec::new(), ref_name.as_deref(), tag.as_deref())?;
     }

@@ -51,21 +51,27 @@ impl Images {
             "rootfs": { "type": "layers", "diff_ids": [diff_id] },
             "history": [{ "created": created, "comment": comment }],
         });
-        let config_bytes = serde_json::to_vec(&image_config).map_err(|e| ImageError::InvalidConfig {
-            digest: "(import)".into(),
-            what: e.to_string(),
-        })?;
+        let config_bytes =
+            serde_json::to_vec(&image_config).map_err(|e| ImageError::InvalidConfig {
+                digest: "(import)".into(),
+                what: e.to_string(),
+            })?;
         let config_digest = self.blobs().put_bytes(&config_bytes)?;
         let manifest = ImageManifest {
             schema_version: 2,
             media_type: Some(MEDIA_TYPE_OCI_MANIFEST.into()),
-            config: descriptor(MEDIA_TYPE_OCI_CONFIG, config_digest.as_str(), config_bytes.len() as u64),
+            config: descriptor(
+                MEDIA_TYPE_OCI_CONFIG,
+                config_digest.as_str(),
+                config_bytes.len() as u64,
+            ),
             layers: vec![layer.blob.clone()],
         };
-        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| ImageError::InvalidConfig {
-            digest: "(import manifest)".into(),
-            what: e.to_string(),
-        })?;
+        let manifest_bytes =
+            serde_json::to_vec(&manifest).map_err(|e| ImageError::InvalidConfig {
+                digest: "(import manifest)".into(),
+                what: e.to_string(),
+            })?;
         let manifest_digest = self.blobs().put_bytes(&manifest_bytes)?;
         let record = ImageRecord {
             id: config_digest.to_string(),
@@ -91,14 +97,14 @@ impl Images {
         let decoder: Box<dyn Read> = match detect_compression(None, head) {
             Compression::None => Box::new(input),
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::new(input).map_err(|e| self.import_error(e))?,
-            ),
+            Compression::Zstd => {
+                Box::new(zstd::stream::read::Decoder::new(input).map_err(|e| self.import_error(e))?)
+            }
         };
-        let path = self
-            .root()
-            .join("ingest")
-            .join(format!("import-{}-{}", std::process::id(), now()));
+        let path =
+            self.root()
+                .join("ingest")
+                .join(format!("import-{}-{}", std::process::id(), now()));
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -118,7 +124,8 @@ impl Images {
                 break;
             }
             hasher.update(&buf[..n]);
-            file.write_all(&buf[..n]).map_err(|e| self.import_error(e))?;
+            file.write_all(&buf[..n])
+                .map_err(|e| self.import_error(e))?;
             size += n as u64;
         }
         file.rewind().map_err(|e| self.import_error(e))?;

@@ -174,7 +174,10 @@ mod tests {
     #[test]
     fn rfc3339() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), 0);
-        assert_eq!(parse_rfc3339("2024-05-01T12:00:00.123456789Z"), 1_714_564_800);
+        assert_eq!(
+            parse_rfc3339("2024-05-01T12:00:00.123456789Z"),
+            1_714_564_800
+        );
         assert_eq!(parse_rfc3339("2024-05-01T14:00:00+02:00"), 1_714_564_800);
         assert_eq!(parse_rfc3339("garbage"), 0);
         assert_eq!(parse_rfc3339("2024-05-01T"), 0);

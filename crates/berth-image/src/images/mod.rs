@@ -27,6 +27,7 @@ mod progress;
 mod pull;
 mod push;
 mod remove;
+mod save;
 
 #[cfg(test)]
 mod tests;

@@ -186,13 +186,53 @@ fn import_a_rootfs_tar() {
     assert_eq!(images.resolve("imported:v1").unwrap().id, record.id);
     let layers = images.layer_paths(&record).unwrap();
     assert_eq!(fs::read(layers[0].join("bin/hello")).unwrap(), b"hello");
-    assert_eq!(images.config(&record.id).unwrap()["config"]["Cmd"][0], "/bin/hello");
+    assert_eq!(
+        images.config(&record.id).unwrap()["config"]["Cmd"][0],
+        "/bin/hello"
+    );
     // The layer blob is the uncompressed tar: its digest is the DiffID.
     assert_eq!(record.layers[0].blob.digest, record.layers[0].diff_id);
     assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
 
     // Garbage is refused and leaves no image.
     let before = images.list().unwrap().len();
-    assert!(images.import(&b"not a tar at all"[..], None, None, "").is_err());
+    assert!(images
+        .import(&b"not a tar at all"[..], None, None, "")
+        .is_err());
     assert_eq!(images.list().unwrap().len(), before);
+}
+
+#[test]
+fn save_then_load_into_another_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let (images, record) = loaded_busybox(dir.path());
+    images.tag("busybox", "example.com/x/y:z").unwrap();
+    let tar = dir.path().join("out.tar");
+    images
+        .save(
+            &["example.com/x/y:z".to_string()],
+            fs::File::create(&tar).unwrap(),
+        )
+        .unwrap();
+    let oci = dir.path().join("out-oci");
+    images.save_oci(&[record.id.clone()], &oci).unwrap();
+
+    let other = tempfile::tempdir().unwrap();
+    let images2 = open(other.path());
+    let loaded = images2.load(&tar).unwrap();
+    assert_eq!(loaded[0].record.id, record.id);
+    assert_eq!(loaded[0].tags, vec!["example.com/x/y:z"]);
+    let other2 = tempfile::tempdir().unwrap();
+    let images3 = open(other2.path());
+    let loaded = images3.load(&oci).unwrap();
+    assert_eq!(loaded[0].record.manifest_digest, record.manifest_digest);
+    let mut tags = loaded
+        .iter()
+        .flat_map(|l| l.tags.clone())
+        .collect::<Vec<_>>();
+    tags.sort();
+    assert_eq!(
+        tags,
+        vec!["docker.io/library/busybox:latest", "example.com/x/y:z"]
+    );
 }
