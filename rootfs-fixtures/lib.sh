@@ -412,3 +412,92 @@ fx_write_image_metadata() {
 	' "$outdir/image.json" >"$outdir/digests.txt"
 	chmod 0644 "$outdir/image.json" "$outdir/digests.txt"
 }
+
+# ---------------------------------------------------------------------------
+# Larger and multi-layer images (debian.sh, large.sh)
+# ---------------------------------------------------------------------------
+
+# Parallel gzip for big layers. pigz's output does not depend on the thread
+# count, but it does differ from gzip's, so the tool is part of the cache key
+# (fx_gzip_fast_fingerprint). -n: no name and no mtime in the header.
+fx_gzip_fast_tool() {
+	if command -v pigz >/dev/null; then echo pigz; else echo gzip; fi
+}
+fx_gzip_fast_fingerprint() {
+	local t
+	t=$(fx_gzip_fast_tool)
+	printf '%s: %s\n' "$t" "$("$t" --version 2>&1 | head -n1)"
+}
+# fx_gzip_fast IN OUT [LEVEL]: level 6 (gzip's default) unless given.
+fx_gzip_fast() {
+	"$(fx_gzip_fast_tool)" -n "-${3:-6}" -c -- "$1" >"$2"
+}
+
+# Seconds since the epoch with centiseconds, and the time elapsed since such
+# a stamp, for "took N s" log lines.
+fx_now() { date +%s.%N; }
+fx_since() { awk -v s="$1" -v e="$(fx_now)" 'BEGIN { printf "%.1f", e - s }'; }
+
+# fx_overlay_upper_to_layer UPPER_DIR LOWER_DIR
+#
+# Turns an overlayfs upper dir into an OCI layer tree, in place:
+#   whiteout (char device 0:0) NAME  ->  empty file .wh.NAME
+#   opaque dir (trusted.overlay.opaque=y)  ->  adds .wh..wh..opq
+# but only where LOWER_DIR (the single lower layer) has something to hide:
+# overlayfs also marks brand-new directories opaque (a lookup shortcut), and
+# copying that into the layer would only be noise.
+# The overlay must have been mounted with redirect_dir=off and metacopy=off:
+# redirects and metacopy files have no OCI equivalent, so they are refused.
+# Python, not find/getfattr: it reads the xattrs without depending on the
+# attr package and copes with any file name.
+fx_overlay_upper_to_layer() {
+	python3 - "$1" "$2" <<'PY'
+import os, stat, sys
+
+upper, lower = sys.argv[1], sys.argv[2]
+
+def xattr(path, name):
+    try:
+        return os.getxattr(path, name, follow_symlinks=False)
+    except OSError:
+        return None
+
+def in_lower(rel):
+    """lstat of rel inside lower, never following a symlink on the way
+    (an absolute one would point into the host)."""
+    path = lower
+    parts = rel.split(os.sep)
+    for i, part in enumerate(parts):
+        path = os.path.join(path, part)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        if i < len(parts) - 1 and not stat.S_ISDIR(st.st_mode):
+            return None
+    return st
+
+for top, dirs, files in os.walk(upper):
+    rel_top = os.path.relpath(top, upper)
+    for name in dirs + files:
+        p = os.path.join(top, name)
+        if xattr(p, "trusted.overlay.redirect") is not None or xattr(p, "trusted.overlay.metacopy") is not None:
+            sys.exit(f"overlay redirect/metacopy not supported: {p}")
+    opaque = xattr(top, "trusted.overlay.opaque")
+    if opaque not in (None, b"y"):
+        sys.exit(f"unsupported trusted.overlay.opaque={opaque!r}: {top}")
+    if opaque == b"y" and rel_top != ".":
+        st = in_lower(rel_top)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            open(os.path.join(top, ".wh..wh..opq"), "x").close()
+    for name in files:
+        p = os.path.join(top, name)
+        st = os.lstat(p)
+        if stat.S_ISCHR(st.st_mode):
+            if st.st_rdev != 0:
+                sys.exit(f"device node in layer (not a whiteout): {p}")
+            os.unlink(p)
+            if in_lower(os.path.normpath(os.path.join(rel_top, name))) is not None:
+                open(os.path.join(top, ".wh." + name), "x").close()
+PY
+}
