@@ -10,6 +10,7 @@
 //! ours, so `run` and `exec` can wait for it, and after we exit it is
 //! reparented to our parent's subreaper (containerd's shim, berth's shim).
 
+pub mod console_socket;
 pub mod environment;
 pub mod exe_guard;
 pub mod exec;

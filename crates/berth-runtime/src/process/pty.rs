@@ -30,15 +30,7 @@ pub fn create_and_send(socket: BorrowedFd<'_>, size: Option<(u16, u16)>) -> Resu
     unlockpt(&master).map_err(|e| Error::sys("unlockpt", e))?;
     let name = ptsname_r(&master).map_err(|e| Error::sys("ptsname", e))?;
     if let Some((height, width)) = size {
-        let ws = Winsize {
-            ws_row: height,
-            ws_col: width,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: `ws` is a valid winsize and the descriptor is a pty master.
-        unsafe { set_winsize(master.as_raw_fd(), &ws) }
-            .map_err(|e| Error::sys("set console size", e))?;
+        resize(master.as_fd(), height, width)?;
     }
     let slave = nix::fcntl::open(
         name.as_str(),
@@ -51,6 +43,22 @@ pub fn create_and_send(socket: BorrowedFd<'_>, size: Option<(u16, u16)>) -> Resu
         slave,
         slave_path: PathBuf::from(name),
     })
+}
+
+/// Sets a terminal's window size (the kernel sends SIGWINCH to its
+/// foreground process group).
+pub fn resize(terminal: BorrowedFd<'_>, height: u16, width: u16) -> Result<()> {
+    let ws = Winsize {
+        ws_row: height,
+        ws_col: width,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: `ws` is a valid winsize that outlives the call, and the
+    // descriptor is borrowed for the duration.
+    unsafe { set_winsize(terminal.as_raw_fd(), &ws) }
+        .map(|_| ())
+        .map_err(|e| Error::sys("set terminal size", e))
 }
 
 /// Sends one descriptor with a payload over a Unix socket.

@@ -103,7 +103,7 @@ fn delete(root: &StateRoot, id: &str, force: bool) -> Result<i32> {
 fn run_container(root: &StateRoot, args: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
     // A terminal with nobody to hand it to: we hold the pty ourselves.
     let console = if args.console_socket.is_none() && !detach && wants_terminal(&args.bundle) {
-        Some(tty_proxy::ConsoleListener::bind(root.path(), &args.id)?)
+        Some(tty_proxy::bind_console(root.path(), &args.id)?)
     } else {
         None
     };

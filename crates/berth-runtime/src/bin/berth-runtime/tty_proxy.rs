@@ -2,68 +2,19 @@
 //! itself receives the pty master and copies between it and its own
 //! stdin/stdout (in raw mode when stdin is a terminal), as `runc run` does.
 
-use std::io::{IoSliceMut, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use berth_runtime::process::console_socket::ConsoleSocket;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 
-/// A listening console socket in the state root, removed on drop.
-pub struct ConsoleListener {
-    listener: UnixListener,
-    path: PathBuf,
-}
-
-impl ConsoleListener {
-    pub fn bind(state_root: &Path, id: &str) -> Result<Self> {
-        let path = state_root.join(format!(".{id}.console.sock"));
-        let _ = std::fs::remove_file(&path);
-        let listener =
-            UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
-        Ok(ConsoleListener { listener, path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The pty master the container's init sent (the runtime connected
-    /// during create, so this does not block for long).
-    pub fn receive_master(&self) -> Result<OwnedFd> {
-        let (stream, _) = self
-            .listener
-            .accept()
-            .context("accepting the console connection")?;
-        let mut payload = [0u8; 256];
-        let mut iov = [IoSliceMut::new(&mut payload)];
-        let mut space = nix::cmsg_space!([RawFd; 1]);
-        let msg = recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .context("receiving the pty master")?;
-        for cmsg in msg.cmsgs().context("reading control messages")? {
-            if let ControlMessageOwned::ScmRights(fds) = cmsg {
-                if let Some(fd) = fds.first() {
-                    // SAFETY: the descriptor was just received and has no other owner.
-                    return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
-                }
-            }
-        }
-        bail!("no pty master received on the console socket")
-    }
-}
-
-impl Drop for ConsoleListener {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
+/// A console socket in the state root for `run`.
+pub fn bind_console(state_root: &Path, id: &str) -> Result<ConsoleSocket> {
+    let path = state_root.join(format!(".{id}.console.sock"));
+    ConsoleSocket::bind(&path).with_context(|| format!("binding {}", path.display()))
 }
 
 /// Puts stdin in raw mode while alive, when it is a terminal.
