@@ -18,6 +18,13 @@ pub fn runtime_bin() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target/debug/berth-runtime"))
 }
 
+/// The berth CLI binary under test (`cargo build -p berth`).
+pub fn berth_bin() -> PathBuf {
+    std::env::var_os("BERTH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/debug/berth"))
+}
+
 /// The static probe binary copied into containers.
 pub fn probe_bin() -> PathBuf {
     PathBuf::from(env!("BERTH_PROBE_BIN"))

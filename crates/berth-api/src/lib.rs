@@ -1,0 +1,30 @@
+//! # berth-api
+//!
+//! The Docker Engine API as the berth CLI (and the tests) speak it:
+//! - [`types`]: serde structs for the requests and responses, with
+//!   Docker's JSON names, lenient on input (unknown fields ignored,
+//!   missing ones defaulted) so a newer or older daemon still parses.
+//! - [`Client`]: an async HTTP/1.1 client over a Unix socket (or TCP),
+//!   with API version negotiation, typed JSON helpers, streaming of
+//!   newline-delimited JSON and raw bodies, and connection hijacking for
+//!   `attach` and `exec`.
+//! - [`stdcopy`]: the multiplexed stdout/stderr framing of logs and
+//!   attach streams without a TTY.
+
+pub mod client;
+pub mod error;
+pub mod hijack;
+pub mod host;
+pub mod query;
+pub mod stdcopy;
+pub mod stream;
+pub mod types;
+
+pub use client::{Client, RequestBody, API_VERSION};
+pub use error::{ApiError, Error};
+pub use hijack::Hijacked;
+pub use host::Host;
+/// HTTP methods, for [`Client::send`] and the streaming calls.
+pub use hyper::Method;
+pub use query::Query;
+pub use stream::{JsonStream, RawStream};
