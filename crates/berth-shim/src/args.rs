@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "berth-shim", about = "Berth's per-container monitor (started by berthd)")]
+#[command(
+    name = "berth-shim",
+    about = "Berth's per-container monitor (started by berthd)"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub mode: Mode,

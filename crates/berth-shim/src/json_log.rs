@@ -178,7 +178,8 @@ mod tests {
         let path = dir.path().join("c.log");
         let mut log = JsonLog::open(&path, Some(300), 3).unwrap();
         for i in 0..40 {
-            log.write(Stream::Stdout, format!("line {i}\n").as_bytes()).unwrap();
+            log.write(Stream::Stdout, format!("line {i}\n").as_bytes())
+                .unwrap();
         }
         log.flush_partial().unwrap();
         assert!(path.exists());
@@ -195,7 +196,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.log");
         let mut log = JsonLog::open(&path, None, 1).unwrap();
-        log.write(Stream::Stdout, &vec![b'x'; MAX_LINE * 2 + 5]).unwrap();
+        log.write(Stream::Stdout, &vec![b'x'; MAX_LINE * 2 + 5])
+            .unwrap();
         log.flush_partial().unwrap();
         let got = lines(&path);
         assert_eq!(got.len(), 3);

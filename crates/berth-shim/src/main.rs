@@ -15,7 +15,7 @@ use berth_shim::protocol::Ready;
 use berth_shim::serve::{block_sigchld, Process, Shim};
 use berth_shim::stdio::{self, ProcessIo};
 use clap::Parser;
-use nix::unistd::{dup, dup2_stderr, setsid, ForkResult};
+use nix::unistd::{dup2_stderr, setsid, ForkResult};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -46,7 +46,13 @@ fn main() -> ExitCode {
 /// it); the child, in a new session, keeps a copy of the stdout berthd
 /// reads and returns it.
 fn detach() -> Result<Option<File>> {
-    let ready = File::from(dup(std::io::stdout().as_fd()).context("dup stdout")?);
+    // A close-on-exec copy (F_DUPFD_CLOEXEC).
+    let ready = File::from(
+        std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .context("dup stdout")?,
+    );
     // SAFETY: the shim is single-threaded here (nothing has spawned a
     // thread), so the child may run arbitrary code after fork.
     match unsafe { nix::unistd::fork() }.context("fork")? {
@@ -66,7 +72,8 @@ fn serve(mode: Mode, mut ready: File) -> Result<()> {
         Mode::Run(a) => a.common.clone(),
         Mode::Exec(a) => a.common.clone(),
     };
-    fs::create_dir_all(&common.dir).with_context(|| format!("creating {}", common.dir.display()))?;
+    fs::create_dir_all(&common.dir)
+        .with_context(|| format!("creating {}", common.dir.display()))?;
     redirect_stderr(&common)?;
     block_sigchld()?;
     let outcome = match mode {
@@ -91,7 +98,14 @@ fn serve(mode: Mode, mut ready: File) -> Result<()> {
     };
     report(&mut ready, process.pid(), None);
     drop(ready);
-    let shim = Shim::new(process, io, common.tty, listener, log, common.dir.join("exit.json"))?;
+    let shim = Shim::new(
+        process,
+        io,
+        common.tty,
+        listener,
+        log,
+        common.dir.join("exit.json"),
+    )?;
     shim.run()?;
     let _ = fs::remove_file(&common.socket);
     Ok(())
@@ -114,7 +128,8 @@ fn redirect_stderr(common: &Common) -> Result<()> {
 
 fn bind(common: &Common) -> Result<UnixListener> {
     let _ = fs::remove_file(&common.socket);
-    UnixListener::bind(&common.socket).with_context(|| format!("binding {}", common.socket.display()))
+    UnixListener::bind(&common.socket)
+        .with_context(|| format!("binding {}", common.socket.display()))
 }
 
 /// Tells berthd we are ready (or why not), on the line it reads.
@@ -149,16 +164,21 @@ fn prepare_run(args: &RunArgs) -> Result<Prepared> {
         let console = stdio::console_socket(&common.dir)?;
         opts.console_socket = Some(console.path().to_path_buf());
         let child = stdio::null_stdio()?;
-        let container =
-            stdio::with_child_stdio(child, || Container::create(&root, &common.id, &args.bundle, &opts))??;
+        let container = stdio::with_child_stdio(child, || {
+            Container::create(&root, &common.id, &args.bundle, &opts)
+        })??;
         let master = console.receive_master()?;
-        (container, ProcessIo::Tty {
-            master: Some(File::from(master)),
-        })
+        (
+            container,
+            ProcessIo::Tty {
+                master: Some(File::from(master)),
+            },
+        )
     } else {
         let (io, child) = stdio::pipes(common.stdin)?;
-        let container =
-            stdio::with_child_stdio(child, || Container::create(&root, &common.id, &args.bundle, &opts))??;
+        let container = stdio::with_child_stdio(child, || {
+            Container::create(&root, &common.id, &args.bundle, &opts)
+        })??;
         (container, io)
     };
     let process = ContainerProcess {
@@ -175,9 +195,10 @@ fn prepare_exec(args: &ExecArgs) -> Result<Prepared> {
     let root = StateRoot::new(&common.runtime_root)
         .with_context(|| format!("opening runtime root {}", common.runtime_root.display()))?;
     let container = Container::load(&root, &common.id)?;
-    let bytes = fs::read(&args.process).with_context(|| format!("reading {}", args.process.display()))?;
-    let spec: oci_spec::runtime::Process =
-        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", args.process.display()))?;
+    let bytes =
+        fs::read(&args.process).with_context(|| format!("reading {}", args.process.display()))?;
+    let spec: oci_spec::runtime::Process = serde_json::from_slice(&bytes)
+        .with_context(|| format!("parsing {}", args.process.display()))?;
     let process = ExecProcess {
         container,
         spec: Some(spec),
@@ -210,7 +231,10 @@ impl Process for ContainerProcess {
 
     fn cleanup(&mut self) {
         if let Err(e) = self.container.delete(true) {
-            eprintln!("berth-shim: deleting container {}: {e}", self.container.id());
+            eprintln!(
+                "berth-shim: deleting container {}: {e}",
+                self.container.id()
+            );
         }
     }
 }
@@ -235,9 +259,12 @@ impl Process for ExecProcess {
             let child = stdio::null_stdio()?;
             let pid = stdio::with_child_stdio(child, || self.container.exec(spec, &opts))??;
             let master: OwnedFd = console.receive_master()?;
-            (pid, ProcessIo::Tty {
-                master: Some(File::from(master)),
-            })
+            (
+                pid,
+                ProcessIo::Tty {
+                    master: Some(File::from(master)),
+                },
+            )
         } else {
             let (io, child) = stdio::pipes(self.common.stdin)?;
             let pid = stdio::with_child_stdio(child, || self.container.exec(spec, &opts))??;

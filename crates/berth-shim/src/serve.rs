@@ -167,7 +167,11 @@ impl<P: Process> Shim<P> {
             PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
             PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
         ];
-        fds.extend(outputs.iter().map(|(fd, _)| PollFd::new(*fd, PollFlags::POLLIN)));
+        fds.extend(
+            outputs
+                .iter()
+                .map(|(fd, _)| PollFd::new(*fd, PollFlags::POLLIN)),
+        );
         fds.extend(
             readers
                 .iter()

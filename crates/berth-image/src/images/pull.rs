@@ -66,11 +66,13 @@ impl Images {
             Some(d) => d.to_string(),
             None => reference.tag().unwrap_or("latest").to_string(),
         };
+        // The manifest first: an unknown tag is an error before any
+        // progress (the daemon then answers with an error status).
+        let top = session.manifest(&target)?;
         progress(Progress {
             id: Some(target.clone()),
             kind: ProgressKind::PullingFrom(reference.repository().to_string()),
         });
-        let top = session.manifest(&target)?;
         let platform = options.platform.clone().unwrap_or_else(Platform::host);
         let (image_manifest, manifest_bytes) = self.resolve_platform(&session, &top, &platform)?;
         self.blobs().put_bytes(&top.bytes)?;

@@ -215,7 +215,9 @@ fn save_then_load_into_another_root() {
         )
         .unwrap();
     let oci = dir.path().join("out-oci");
-    images.save_oci(std::slice::from_ref(&record.id), &oci).unwrap();
+    images
+        .save_oci(std::slice::from_ref(&record.id), &oci)
+        .unwrap();
 
     let other = tempfile::tempdir().unwrap();
     let images2 = open(other.path());

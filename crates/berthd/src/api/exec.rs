@@ -1,0 +1,82 @@
+//! `/containers/{id}/exec` and `/exec/{id}/...`.
+
+use hyper::StatusCode;
+use serde_json::{json, Value};
+
+use super::containers::size_args;
+use super::hijack::{self, MULTIPLEXED_STREAM, RAW_STREAM};
+use super::Call;
+use crate::containers::shim;
+use crate::http::{json as json_reply, ok_json, read_json, status, ApiError, ApiResult};
+
+/// `POST /containers/{id}/exec`.
+pub async fn create(call: Call, id: &str) -> ApiResult {
+    let entry = call.daemon.containers.get(id)?;
+    let daemon = call.daemon.clone();
+    let config: Value = read_json(call.req).await?;
+    let session = daemon.create_exec(&entry, config)?;
+    Ok(json_reply(
+        StatusCode::CREATED,
+        &json!({ "Id": session.id }),
+    ))
+}
+
+/// `POST /exec/{id}/start`: hijacked unless `Detach`.
+pub async fn start(call: Call, id: &str) -> ApiResult {
+    let daemon = call.daemon.clone();
+    let session = daemon.exec_session(id)?;
+    let (parts, body) = call.req.into_parts();
+    let bytes = http_body_util::BodyExt::collect(body)
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+    let options: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+    };
+    let paths = daemon.launch_exec(&session).await?;
+    if options["Detach"].as_bool().unwrap_or(false) {
+        daemon.start_exec(&session, &paths).await?;
+        tokio::spawn(async move { daemon.finish_exec(&session, &paths).await });
+        return status(StatusCode::OK);
+    }
+    let cfg = &session.config;
+    let (stdin, stdout, stderr) = (
+        cfg["AttachStdin"].as_bool().unwrap_or(false),
+        cfg["AttachStdout"].as_bool().unwrap_or(true),
+        cfg["AttachStderr"].as_bool().unwrap_or(true),
+    );
+    let attach = shim::attach(&paths.socket, stdin, stdout, stderr).await?;
+    daemon.start_exec(&session, &paths).await?;
+    let content_type = if session.tty() {
+        RAW_STREAM
+    } else {
+        MULTIPLEXED_STREAM
+    };
+    let req = hyper::Request::from_parts(parts, http_body_util::Empty::<bytes::Bytes>::new());
+    Ok(hijack::upgrade(
+        req,
+        content_type,
+        move |client| async move {
+            // The exit code is recorded before the client sees the stream end.
+            hijack::splice(client, attach, daemon.finish_exec(&session, &paths)).await;
+        },
+    ))
+}
+
+/// `POST /exec/{id}/resize`.
+pub async fn resize(call: Call, id: &str) -> ApiResult {
+    let session = call.daemon.exec_session(id)?;
+    let (h, w) = size_args(&call)?;
+    let paths = shim::ShimPaths::new(&call.daemon.config.exec_root, &session.id);
+    shim::resize(&paths.socket, h, w).await?;
+    status(StatusCode::OK)
+}
+
+/// `GET /exec/{id}/json`.
+pub async fn inspect(call: Call, id: &str) -> ApiResult {
+    let session = call.daemon.exec_session(id)?;
+    ok_json(&session.inspect())
+}

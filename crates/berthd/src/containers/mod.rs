@@ -1,0 +1,16 @@
+//! Containers: records and their store, the create request merged with
+//! the image, the OCI spec, the root filesystem, the shim, and the
+//! lifecycle (start, stop, kill, wait, remove, exit handling).
+
+pub mod create;
+pub mod exec;
+pub mod lifecycle;
+pub mod logs;
+pub mod names;
+pub mod record;
+pub mod rootfs;
+pub mod seccomp;
+pub mod shim;
+pub mod spec;
+pub mod store;
+pub mod view;

@@ -1,0 +1,102 @@
+//! The daemon's shared state: configuration, the image service, the
+//! containers, exec sessions, and the event stream.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use berth_image::images::Images;
+use berth_image::registry::RegistryClient;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::containers::exec::ExecSession;
+use crate::containers::store::ContainerStore;
+use crate::http::ApiError;
+
+/// berthd's settings (command line and config file).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Persistent state: images, containers.
+    pub data_root: PathBuf,
+    /// Runtime state that does not survive a reboot: shim sockets, the
+    /// runtime's state root.
+    pub exec_root: PathBuf,
+    /// The API socket.
+    pub socket: PathBuf,
+    /// The shim program.
+    pub shim_bin: PathBuf,
+    /// Registries reached over plain HTTP.
+    pub insecure_registries: Vec<String>,
+}
+
+impl Config {
+    /// The runtime library's state root.
+    pub fn runtime_root(&self) -> PathBuf {
+        self.exec_root.join("runtime")
+    }
+}
+
+/// Everything the handlers share.
+pub struct Daemon {
+    pub config: Config,
+    pub images: Arc<Images>,
+    pub containers: ContainerStore,
+    pub execs: Mutex<HashMap<String, Arc<ExecSession>>>,
+    pub events: broadcast::Sender<Value>,
+    pub started: SystemTime,
+}
+
+impl Daemon {
+    /// Opens the state under the data root and the exec root.
+    pub fn open(config: Config) -> Result<Arc<Daemon>, ApiError> {
+        for dir in [&config.data_root, &config.exec_root, &config.runtime_root()] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
+        }
+        let registry = RegistryClient::new(config.insecure_registries.clone());
+        let images = Images::open(&config.data_root.join("image"), registry)
+            .map_err(|e| ApiError::internal(format!("opening the image store: {e}")))?;
+        let containers = ContainerStore::open(&config.data_root.join("containers"))?;
+        Ok(Arc::new(Daemon {
+            config,
+            images: Arc::new(images),
+            containers,
+            execs: Mutex::new(HashMap::new()),
+            events: broadcast::channel(1024).0,
+            started: SystemTime::now(),
+        }))
+    }
+
+    /// Publishes an event (`docker events`) in Docker's format.
+    pub fn event(&self, kind: &str, action: &str, id: &str, attributes: Value) {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let event = serde_json::json!({
+            "Type": kind,
+            "Action": action,
+            "Actor": { "ID": id, "Attributes": attributes },
+            "scope": "local",
+            "time": now.as_secs(),
+            "timeNano": now.as_nanos() as u64,
+            // Older clients read these.
+            "status": action,
+            "id": id,
+            "from": attributes.get("image").cloned().unwrap_or(Value::Null),
+        });
+        let _ = self.events.send(event);
+    }
+
+    /// Runs blocking image work off the async threads.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Images) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let images = self.images.clone();
+        tokio::task::spawn_blocking(move || f(&images))
+            .await
+            .map_err(|e| ApiError::internal(format!("image task failed: {e}")))
+    }
+}
