@@ -21,7 +21,8 @@ impl ConsoleSocket {
     /// Binds a socket at `path` (replacing a stale one).
     pub fn bind(path: &Path) -> Result<ConsoleSocket> {
         let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path).map_err(|e| Error::io("bind console socket", path, e))?;
+        let listener =
+            UnixListener::bind(path).map_err(|e| Error::io("bind console socket", path, e))?;
         Ok(ConsoleSocket {
             listener,
             path: path.to_path_buf(),
