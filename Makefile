@@ -61,7 +61,10 @@ runtime-test: build fixtures
 	BERTH_BUSYBOX_FIXTURE=$$(rootfs-fixtures/busybox.sh) $(CARGO) test -p runtime-tests -- --test-threads=4
 
 # The main job for now: build everything and run a busybox container.
+# Berth's main job: berthd, the berth CLI and the docker CLI running
+# busybox containers (runtime-tests/daemon-demo.sh), then berth-runtime alone.
 demo: build fixtures
+	runtime-tests/daemon-demo.sh
 	runtime-tests/demo.sh
 
 bench: release fixtures
