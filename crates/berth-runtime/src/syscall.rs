@@ -108,6 +108,17 @@ pub fn cloexec_from(first: u32) -> nix::Result<()> {
     Errno::result(ret).map(drop)
 }
 
+/// close_range(first, ~0, 0): closes every descriptor from `first` up.
+/// For a process that will never again use a descriptor it owns through a
+/// Rust value (the built-in init, which only supervises and exits).
+pub fn close_from(first: u32) -> nix::Result<()> {
+    // SAFETY: close_range takes plain integers. Rust owners of the closed
+    // descriptors may exist, but the caller never uses or drops them again
+    // (it exits with `exit_immediately`), so none is used after close.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
+    Errno::result(ret).map(drop)
+}
+
 /// prctl(PR_SET_NO_NEW_PRIVS, 1).
 pub fn set_no_new_privs() -> nix::Result<()> {
     // SAFETY: prctl with integer arguments only.

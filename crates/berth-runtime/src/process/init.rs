@@ -89,6 +89,9 @@ fn setup_and_exec(ctx: &InitContext, sync: &SyncSocket) -> Result<Never> {
         hooks::of_kind(&ctx.spec, |h| h.start_container()),
         &state,
     )?;
+    if super::minimal_init::wanted(&ctx.spec) {
+        return super::minimal_init::run(&exec, ctx.preserve_fds);
+    }
     exec.run(ctx.preserve_fds)
 }
 

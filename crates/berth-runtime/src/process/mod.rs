@@ -15,6 +15,7 @@ pub mod environment;
 pub mod exe_guard;
 pub mod exec;
 pub mod init;
+pub mod minimal_init;
 pub mod pty;
 pub mod spawn;
 pub mod sync;

@@ -104,8 +104,17 @@ pub fn build(record: &ContainerRecord, rootfs: &Path, etc: &EtcFiles) -> Result<
             linux["seccomp"] = profile;
         }
     }
+    let mut annotations = serde_json::Map::new();
+    if host["Init"].as_bool().unwrap_or(false) {
+        // The runtime's built-in minimal init becomes PID 1.
+        annotations.insert(
+            berth_runtime::process::minimal_init::ANNOTATION.into(),
+            json!("true"),
+        );
+    }
     Ok(json!({
         "ociVersion": "1.0.2",
+        "annotations": annotations,
         "process": process,
         "root": { "path": "rootfs", "readonly": host["ReadonlyRootfs"].as_bool().unwrap_or(false) },
         "hostname": non_empty(config["Hostname"].as_str()).unwrap_or(record.short_id()),
