@@ -364,3 +364,49 @@ fn register_pending(
     }
     rx
 }
+
+/// `POST /containers/{id}/pause` and `/unpause`.
+pub async fn pause(call: Call, id: &str, pause: bool) -> ApiResult {
+    let entry = call.daemon.containers.get(id)?;
+    call.daemon.set_paused(&entry, pause)?;
+    status(StatusCode::NO_CONTENT)
+}
+
+/// `GET /containers/{id}/stats?stream=&one-shot=`: one sample (with
+/// `precpu_stats` from a sample a moment earlier unless `one-shot`), or one
+/// per second.
+pub async fn stats(call: Call, id: &str) -> ApiResult {
+    let entry = call.daemon.containers.get(id)?;
+    let stream = call.query.get("stream").is_none_or(|_| call.query.bool("stream"));
+    let one_shot = call.query.bool("one-shot");
+    if !entry.record().state.running() {
+        // Docker answers with an all-zero sample for a stopped container.
+        let zero = json!({"id": entry.id(), "name": format!("/{}", entry.record().name), "read": "0001-01-01T00:00:00Z",
+            "cpu_stats": {"cpu_usage": {"total_usage": 0}}, "precpu_stats": {"cpu_usage": {"total_usage": 0}},
+            "memory_stats": {}, "pids_stats": {}});
+        return ok_json(&zero);
+    }
+    let daemon = call.daemon.clone();
+    let (tx, resp) = streamed("application/json", 4);
+    tokio::spawn(async move {
+        let mut previous = None;
+        if !stream && !one_shot {
+            previous = daemon.stats_sample(&entry, None).ok();
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        loop {
+            let Ok(sample) = daemon.stats_sample(&entry, previous.as_ref()) else { return };
+            let mut line = serde_json::to_vec(&sample.json).unwrap_or_default();
+            line.push(b'\n');
+            if tx.send(Bytes::from(line)).await.is_err() || !stream {
+                return;
+            }
+            previous = Some(sample);
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            if !entry.record().state.running() {
+                return;
+            }
+        }
+    });
+    Ok(resp)
+}

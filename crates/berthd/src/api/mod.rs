@@ -74,6 +74,9 @@ async fn dispatch(method: &Method, seg: &[&str], call: Call) -> ApiResult {
         (&M::POST, ["containers", id, "rename"]) => containers::rename(call, id).await,
         (&M::GET, ["containers", id, "logs"]) => containers::logs(call, id).await,
         (&M::GET, ["containers", id, "top"]) => containers::top(call, id).await,
+        (&M::GET, ["containers", id, "stats"]) => containers::stats(call, id).await,
+        (&M::POST, ["containers", id, "pause"]) => containers::pause(call, id, true).await,
+        (&M::POST, ["containers", id, "unpause"]) => containers::pause(call, id, false).await,
         (&M::POST, ["containers", id, "exec"]) => exec::create(call, id).await,
         (&M::DELETE, ["containers", id]) => containers::remove(call, id).await,
 

@@ -12,5 +12,6 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod shim;
 pub mod spec;
+pub mod stats;
 pub mod store;
 pub mod view;
