@@ -43,6 +43,7 @@ pub struct Daemon {
     pub config: Config,
     pub images: Arc<Images>,
     pub containers: ContainerStore,
+    pub volumes: crate::volumes::VolumeStore,
     pub execs: Mutex<HashMap<String, Arc<ExecSession>>>,
     pub events: broadcast::Sender<Value>,
     pub started: SystemTime,
@@ -59,10 +60,12 @@ impl Daemon {
         let images = Images::open(&config.data_root.join("image"), registry)
             .map_err(|e| ApiError::internal(format!("opening the image store: {e}")))?;
         let containers = ContainerStore::open(&config.data_root.join("containers"))?;
+        let volumes = crate::volumes::VolumeStore::open(&config.data_root.join("volumes"))?;
         Ok(Arc::new(Daemon {
             config,
             images: Arc::new(images),
             containers,
+            volumes,
             execs: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
             started: SystemTime::now(),

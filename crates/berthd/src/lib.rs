@@ -21,3 +21,4 @@ pub mod http;
 pub mod ids;
 pub mod server;
 pub mod version;
+pub mod volumes;

@@ -6,6 +6,7 @@ pub mod exec;
 pub mod hijack;
 pub mod images;
 pub mod system;
+pub mod volumes;
 
 use std::sync::Arc;
 
@@ -85,6 +86,12 @@ async fn dispatch(method: &Method, seg: &[&str], call: Call) -> ApiResult {
         (&M::GET, ["exec", id, "json"]) => exec::inspect(call, id).await,
 
         (_, ["images", ..]) | (_, ["build"]) => images::dispatch(method, seg, call).await,
+
+        (&M::POST, ["volumes", "create"]) => volumes::create(call).await,
+        (&M::GET, ["volumes"]) => volumes::list(call).await,
+        (&M::POST, ["volumes", "prune"]) => volumes::prune(call).await,
+        (&M::GET, ["volumes", name]) => volumes::inspect(call, name).await,
+        (&M::DELETE, ["volumes", name]) => volumes::remove(call, name).await,
 
         _ => Err(ApiError::not_found(format!(
             "page not found: {method} /{}",

@@ -52,6 +52,7 @@ impl Daemon {
             None => names::generate(|candidate| self.containers.get(candidate).is_ok()),
         };
         let labels = labels_of(&config);
+        let mounts = super::mounts::resolve(&config, &host_config, &self.volumes)?;
         let record = ContainerRecord {
             id: id.clone(),
             name,
@@ -66,6 +67,7 @@ impl Daemon {
             restart_count: 0,
             labels,
             exec_ids: Vec::new(),
+            mounts,
         };
         let entry = self.containers.insert(record)?;
         let images_id = id.clone();

@@ -77,6 +77,9 @@ impl Daemon {
         paths: &super::rootfs::RootfsPaths,
     ) -> Result<(), ApiError> {
         let record = entry.record();
+        for m in record.mounts.iter().filter(|m| m.kind == "volume") {
+            crate::volumes::copy_up(&paths.rootfs, &m.destination, std::path::Path::new(&m.source))?;
+        }
         let spec = spec::build(&record, &paths.rootfs, &paths.etc())?;
         let spec_bytes =
             serde_json::to_vec_pretty(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -289,6 +292,29 @@ impl Daemon {
             json!({"name": record.name}),
         );
         Ok(StopOutcome::Stopped)
+    }
+
+    /// `rm -v`: also the container's anonymous volumes.
+    pub async fn remove_container_and_volumes(&self, entry: &Entry, force: bool) -> Result<(), ApiError> {
+        let record = entry.record();
+        self.remove_container(entry, force).await?;
+        for m in record.mounts.iter().filter(|m| m.kind == "volume") {
+            if self.volumes.get(&m.name).is_ok_and(|v| v.anonymous) && self.volume_users(&m.name).is_empty() {
+                let _ = self.volumes.remove(&m.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// The containers whose mounts use a volume.
+    pub fn volume_users(&self, name: &str) -> Vec<String> {
+        self.containers
+            .all()
+            .iter()
+            .map(|e| e.record())
+            .filter(|r| r.mounts.iter().any(|m| m.kind == "volume" && m.name == name))
+            .map(|r| r.id)
+            .collect()
     }
 
     /// `rm`: refuses a running container unless forced.

@@ -6,6 +6,7 @@ pub mod create;
 pub mod exec;
 pub mod lifecycle;
 pub mod logs;
+pub mod mounts;
 pub mod names;
 pub mod record;
 pub mod rootfs;

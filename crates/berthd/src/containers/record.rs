@@ -74,6 +74,43 @@ pub struct ContainerRecord {
     /// Exec ids created in this container (inspect's `ExecIDs`).
     #[serde(default)]
     pub exec_ids: Vec<String>,
+    /// Volumes, binds and tmpfs mounts, resolved at create.
+    #[serde(default)]
+    pub mounts: Vec<MountPoint>,
+}
+
+/// One mount of a container (inspect's `Mounts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountPoint {
+    /// `volume`, `bind` or `tmpfs`.
+    pub kind: String,
+    /// The volume's name (volumes only).
+    #[serde(default)]
+    pub name: String,
+    /// The host path (binds and volumes).
+    #[serde(default)]
+    pub source: String,
+    pub destination: String,
+    pub read_only: bool,
+    /// tmpfs options (`size=64m,mode=1777`).
+    #[serde(default)]
+    pub options: String,
+}
+
+impl MountPoint {
+    /// The API's shape.
+    pub fn view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "Type": self.kind,
+            "Name": if self.name.is_empty() { serde_json::Value::Null } else { self.name.clone().into() },
+            "Source": self.source,
+            "Destination": self.destination,
+            "Driver": if self.kind == "volume" { "local" } else { "" },
+            "Mode": if self.read_only { "ro" } else { "" },
+            "RW": !self.read_only,
+            "Propagation": if self.kind == "bind" { "rprivate" } else { "" },
+        })
+    }
 }
 
 impl ContainerRecord {

@@ -118,7 +118,7 @@ pub fn build(record: &ContainerRecord, rootfs: &Path, etc: &EtcFiles) -> Result<
         "process": process,
         "root": { "path": "rootfs", "readonly": host["ReadonlyRootfs"].as_bool().unwrap_or(false) },
         "hostname": non_empty(config["Hostname"].as_str()).unwrap_or(record.short_id()),
-        "mounts": mounts(host, etc, privileged)?,
+        "mounts": mounts(etc, privileged, &record.mounts)?,
         "linux": linux,
     }))
 }
@@ -332,8 +332,13 @@ fn resources(host: &Value) -> Result<Value, ApiError> {
     Ok(res)
 }
 
-/// Docker's default mounts, the etc files, binds and tmpfs mounts.
-fn mounts(host: &Value, etc: &EtcFiles, privileged: bool) -> Result<Vec<Value>, ApiError> {
+/// Docker's default mounts, the etc files, then the container's volumes,
+/// binds and tmpfs mounts.
+fn mounts(
+    etc: &EtcFiles,
+    privileged: bool,
+    record_mounts: &[super::record::MountPoint],
+) -> Result<Vec<Value>, ApiError> {
     let sys_opts = if privileged {
         json!(["nosuid", "noexec", "nodev"])
     } else {
@@ -355,69 +360,8 @@ fn mounts(host: &Value, etc: &EtcFiles, privileged: bool) -> Result<Vec<Value>, 
     ] {
         mounts.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
     }
-    for bind in host["Binds"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        mounts.push(bind_mount(bind)?);
-    }
-    if let Some(tmpfs) = host["Tmpfs"].as_object() {
-        for (dest, opts) in tmpfs {
-            let mut options = vec![
-                "nosuid".to_string(),
-                "nodev".to_string(),
-                "noexec".to_string(),
-            ];
-            options.extend(
-                opts.as_str()
-                    .unwrap_or("")
-                    .split(',')
-                    .filter(|o| !o.is_empty())
-                    .map(str::to_string),
-            );
-            mounts.push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options}));
-        }
-    }
+    mounts.extend(super::mounts::oci_mounts(record_mounts)?);
     Ok(mounts)
-}
-
-/// `-v /host/path:/container/path[:ro]` (named volumes come with the
-/// volume service).
-fn bind_mount(bind: &str) -> Result<Value, ApiError> {
-    let parts: Vec<&str> = bind.split(':').collect();
-    let (src, dst, mode) = match parts.as_slice() {
-        [src, dst] => (*src, *dst, ""),
-        [src, dst, mode] => (*src, *dst, *mode),
-        _ => {
-            return Err(ApiError::bad_request(format!(
-                "invalid volume specification: '{bind}'"
-            )))
-        }
-    };
-    if !src.starts_with('/') {
-        return Err(ApiError::bad_request(format!(
-            "invalid volume specification: '{bind}': named volumes are not supported yet"
-        )));
-    }
-    if !dst.starts_with('/') {
-        return Err(ApiError::bad_request(format!(
-            "invalid volume specification: '{bind}': mount path must be absolute"
-        )));
-    }
-    if !Path::new(src).exists() {
-        std::fs::create_dir_all(src).map_err(|e| {
-            ApiError::bad_request(format!(
-                "error while creating mount source path '{src}': {e}"
-            ))
-        })?;
-    }
-    let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
-    if mode.split(',').any(|m| m == "ro") {
-        options.push("ro".into());
-    }
-    Ok(json!({"destination": dst, "type": "bind", "source": src, "options": options}))
 }
 
 /// The user to run as, resolved against the image's own /etc/passwd and
@@ -476,12 +420,6 @@ mod tests {
         assert!(security_opt(&host, "no-new-privileges"));
         assert!(seccomp_profile(&host, &[]).unwrap().is_none());
         assert!(seccomp_profile(&json!({}), &[]).unwrap().is_some());
-        assert!(bind_mount("relative:/x").is_err());
-        assert!(bind_mount("/tmp:/x:ro").unwrap()["options"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("ro")));
-        assert!(bind_mount("/tmp").is_err());
     }
 
     #[test]

@@ -86,7 +86,7 @@ pub fn summary(record: &ContainerRecord) -> Value {
         "Status": status_text(record),
         "HostConfig": { "NetworkMode": record.host_config["NetworkMode"] },
         "NetworkSettings": { "Networks": {} },
-        "Mounts": [],
+        "Mounts": record.mounts.iter().map(|m| m.view()).collect::<Vec<_>>(),
     })
 }
 
@@ -135,7 +135,7 @@ pub fn inspect(entry: &Entry) -> Value {
                 "WorkDir": paths.work,
             }
         },
-        "Mounts": [],
+        "Mounts": record.mounts.iter().map(|m| m.view()).collect::<Vec<_>>(),
         "Config": record.config,
         "NetworkSettings": {
             "Bridge": "",
