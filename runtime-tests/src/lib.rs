@@ -2,6 +2,7 @@
 //! busybox fixture, a private state root per test, and cleanup that runs
 //! even when a test fails (Drop guards).
 
+pub mod berthd;
 pub mod registry;
 
 use std::path::{Path, PathBuf};

@@ -38,8 +38,11 @@ pub struct VolumeStore {
 
 impl VolumeStore {
     pub fn open(dir: &Path) -> Result<VolumeStore, ApiError> {
-        fs::create_dir_all(dir).map_err(|e| ApiError::internal(format!("{}: {e}", dir.display())))?;
-        Ok(VolumeStore { dir: dir.to_path_buf() })
+        fs::create_dir_all(dir)
+            .map_err(|e| ApiError::internal(format!("{}: {e}", dir.display())))?;
+        Ok(VolumeStore {
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// Where a volume's data is.
@@ -50,8 +53,13 @@ impl VolumeStore {
     fn valid(name: &str) -> Result<(), ApiError> {
         let ok = !name.is_empty()
             && name.len() <= 255
-            && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if ok {
             Ok(())
         } else {
@@ -73,7 +81,7 @@ impl VolumeStore {
             None => (crate::ids::random_hex(64), true),
         };
         Self::valid(&name)?;
-        if let Some(existing) = self.get(&name).ok() {
+        if let Ok(existing) = self.get(&name) {
             return Ok(existing);
         }
         let volume = Volume {
@@ -84,8 +92,10 @@ impl VolumeStore {
             anonymous,
         };
         let data = self.data_path(&name);
-        fs::create_dir_all(&data).map_err(|e| ApiError::internal(format!("{}: {e}", data.display())))?;
-        let bytes = serde_json::to_vec_pretty(&volume).map_err(|e| ApiError::internal(e.to_string()))?;
+        fs::create_dir_all(&data)
+            .map_err(|e| ApiError::internal(format!("{}: {e}", data.display())))?;
+        let bytes =
+            serde_json::to_vec_pretty(&volume).map_err(|e| ApiError::internal(e.to_string()))?;
         let record = self.dir.join(&name).join("volume.json");
         let tmp = record.with_extension("json.tmp");
         fs::write(&tmp, bytes)
@@ -96,10 +106,12 @@ impl VolumeStore {
 
     /// One volume.
     pub fn get(&self, name: &str) -> Result<Volume, ApiError> {
-        Self::valid(name).map_err(|_| ApiError::not_found(format!("get {name}: no such volume")))?;
+        Self::valid(name)
+            .map_err(|_| ApiError::not_found(format!("get {name}: no such volume")))?;
         let bytes = fs::read(self.dir.join(name).join("volume.json"))
             .map_err(|_| ApiError::not_found(format!("get {name}: no such volume")))?;
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::internal(format!("volume {name}: {e}")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::internal(format!("volume {name}: {e}")))
     }
 
     /// Every volume.
@@ -118,7 +130,8 @@ impl VolumeStore {
     /// Deletes a volume and its data (the caller checks it is unused).
     pub fn remove(&self, name: &str) -> Result<(), ApiError> {
         self.get(name)?;
-        fs::remove_dir_all(self.dir.join(name)).map_err(|e| ApiError::internal(format!("removing volume {name}: {e}")))
+        fs::remove_dir_all(self.dir.join(name))
+            .map_err(|e| ApiError::internal(format!("removing volume {name}: {e}")))
     }
 
     /// The API's shape of a volume.
@@ -139,7 +152,9 @@ impl VolumeStore {
 /// anything there. The directory is resolved inside the root
 /// (openat2 RESOLVE_IN_ROOT), and the copy never follows a symlink.
 pub fn copy_up(rootfs: &Path, dest: &str, volume_data: &Path) -> Result<(), ApiError> {
-    let empty = fs::read_dir(volume_data).map(|mut d| d.next().is_none()).unwrap_or(false);
+    let empty = fs::read_dir(volume_data)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
     if !empty {
         return Ok(());
     }
@@ -157,11 +172,18 @@ pub fn copy_up(rootfs: &Path, dest: &str, volume_data: &Path) -> Result<(), ApiE
     ) else {
         return Ok(()); // nothing there in the image
     };
-    let source = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir)));
-    copy_tree(&source, volume_data).map_err(|e| ApiError::internal(format!("filling volume from {dest}: {e}")))?;
+    let source = PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&dir)
+    ));
+    copy_tree(&source, volume_data)
+        .map_err(|e| ApiError::internal(format!("filling volume from {dest}: {e}")))?;
     // The volume's root takes the directory's mode and owner.
     let meta = fs::metadata(&source).map_err(|e| ApiError::internal(e.to_string()))?;
-    let _ = fs::set_permissions(volume_data, fs::Permissions::from_mode(meta.mode() & 0o7777));
+    let _ = fs::set_permissions(
+        volume_data,
+        fs::Permissions::from_mode(meta.mode() & 0o7777),
+    );
     let _ = std::os::unix::fs::lchown(volume_data, Some(meta.uid()), Some(meta.gid()));
     Ok(())
 }

@@ -44,7 +44,9 @@ pub(crate) fn run(exec: &PreparedExec, preserve_fds: u32) -> Result<Never> {
     signals
         .thread_block()
         .map_err(|e| Error::sys("block signals in the init", e))?;
-    match clone_process(nix::sched::CloneFlags::empty()).map_err(|e| Error::sys("fork the init's child", e))? {
+    match clone_process(nix::sched::CloneFlags::empty())
+        .map_err(|e| Error::sys("fork the init's child", e))?
+    {
         CloneResult::Child => {
             // The program gets a clean signal mask.
             let _ = signals.thread_unblock();
@@ -86,7 +88,9 @@ fn reap(child: Pid) -> Option<i32> {
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) if pid == child => result = Some(code),
-            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => result = Some(128 + sig as i32),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
+                result = Some(128 + sig as i32)
+            }
             Ok(WaitStatus::StillAlive) | Err(_) => return result,
             Ok(_) => {}
         }

@@ -377,7 +377,10 @@ pub async fn pause(call: Call, id: &str, pause: bool) -> ApiResult {
 /// per second.
 pub async fn stats(call: Call, id: &str) -> ApiResult {
     let entry = call.daemon.containers.get(id)?;
-    let stream = call.query.get("stream").is_none_or(|_| call.query.bool("stream"));
+    let stream = call
+        .query
+        .get("stream")
+        .is_none_or(|_| call.query.bool("stream"));
     let one_shot = call.query.bool("one-shot");
     if !entry.record().state.running() {
         // Docker answers with an all-zero sample for a stopped container.
@@ -395,7 +398,9 @@ pub async fn stats(call: Call, id: &str) -> ApiResult {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
         loop {
-            let Ok(sample) = daemon.stats_sample(&entry, previous.as_ref()) else { return };
+            let Ok(sample) = daemon.stats_sample(&entry, previous.as_ref()) else {
+                return;
+            };
             let mut line = serde_json::to_vec(&sample.json).unwrap_or_default();
             line.push(b'\n');
             if tx.send(Bytes::from(line)).await.is_err() || !stream {

@@ -11,7 +11,11 @@ use crate::http::{json as json_reply, ok_json, read_json, status, ApiError, ApiR
 
 fn string_map(v: &Value) -> BTreeMap<String, String> {
     v.as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -19,14 +23,24 @@ fn string_map(v: &Value) -> BTreeMap<String, String> {
 pub async fn create(call: Call) -> ApiResult {
     let daemon = call.daemon.clone();
     let body: Value = read_json(call.req).await?;
-    if let Some(driver) = body["Driver"].as_str().filter(|d| !d.is_empty() && *d != "local") {
-        return Err(ApiError::not_found(format!("plugin \"{driver}\" not found")));
+    if let Some(driver) = body["Driver"]
+        .as_str()
+        .filter(|d| !d.is_empty() && *d != "local")
+    {
+        return Err(ApiError::not_found(format!(
+            "plugin \"{driver}\" not found"
+        )));
     }
-    let volume = daemon
-        .volumes
-        .create(body["Name"].as_str(), string_map(&body["Labels"]), string_map(&body["DriverOpts"]))?;
+    let volume = daemon.volumes.create(
+        body["Name"].as_str(),
+        string_map(&body["Labels"]),
+        string_map(&body["DriverOpts"]),
+    )?;
     daemon.event("volume", "create", &volume.name, json!({"driver": "local"}));
-    Ok(json_reply(StatusCode::CREATED, &daemon.volumes.view(&volume)))
+    Ok(json_reply(
+        StatusCode::CREATED,
+        &daemon.volumes.view(&volume),
+    ))
 }
 
 /// `GET /volumes?filters=` (`dangling`, `name`, `label`, `driver`).
@@ -67,7 +81,8 @@ pub async fn remove(call: Call, name: &str) -> ApiResult {
         )));
     }
     call.daemon.volumes.remove(name)?;
-    call.daemon.event("volume", "destroy", name, json!({"driver": "local"}));
+    call.daemon
+        .event("volume", "destroy", name, json!({"driver": "local"}));
     status(StatusCode::NO_CONTENT)
 }
 
@@ -75,14 +90,20 @@ pub async fn remove(call: Call, name: &str) -> ApiResult {
 /// the `all=true` filter, as Docker 23+).
 pub async fn prune(call: Call) -> ApiResult {
     let filters = Filters::parse(call.query.get("filters"))?;
-    let all = filters.values("all").iter().any(|v| v == "true" || v == "1");
+    let all = filters
+        .values("all")
+        .iter()
+        .any(|v| v == "true" || v == "1");
     let daemon = &call.daemon;
     let mut deleted = Vec::new();
     for v in daemon.volumes.list() {
-        if (v.anonymous || all) && daemon.volume_users(&v.name).is_empty() && filters.labels_match(&v.labels) {
-            if daemon.volumes.remove(&v.name).is_ok() {
-                deleted.push(v.name);
-            }
+        let unused = daemon.volume_users(&v.name).is_empty();
+        if (v.anonymous || all)
+            && unused
+            && filters.labels_match(&v.labels)
+            && daemon.volumes.remove(&v.name).is_ok()
+        {
+            deleted.push(v.name);
         }
     }
     ok_json(&json!({ "VolumesDeleted": deleted, "SpaceReclaimed": 0 }))

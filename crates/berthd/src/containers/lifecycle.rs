@@ -78,7 +78,11 @@ impl Daemon {
     ) -> Result<(), ApiError> {
         let record = entry.record();
         for m in record.mounts.iter().filter(|m| m.kind == "volume") {
-            crate::volumes::copy_up(&paths.rootfs, &m.destination, std::path::Path::new(&m.source))?;
+            crate::volumes::copy_up(
+                &paths.rootfs,
+                &m.destination,
+                std::path::Path::new(&m.source),
+            )?;
         }
         let spec = spec::build(&record, &paths.rootfs, &paths.etc())?;
         let spec_bytes =
@@ -295,11 +299,17 @@ impl Daemon {
     }
 
     /// `rm -v`: also the container's anonymous volumes.
-    pub async fn remove_container_and_volumes(&self, entry: &Entry, force: bool) -> Result<(), ApiError> {
+    pub async fn remove_container_and_volumes(
+        &self,
+        entry: &Entry,
+        force: bool,
+    ) -> Result<(), ApiError> {
         let record = entry.record();
         self.remove_container(entry, force).await?;
         for m in record.mounts.iter().filter(|m| m.kind == "volume") {
-            if self.volumes.get(&m.name).is_ok_and(|v| v.anonymous) && self.volume_users(&m.name).is_empty() {
+            if self.volumes.get(&m.name).is_ok_and(|v| v.anonymous)
+                && self.volume_users(&m.name).is_empty()
+            {
                 let _ = self.volumes.remove(&m.name);
             }
         }
@@ -312,7 +322,11 @@ impl Daemon {
             .all()
             .iter()
             .map(|e| e.record())
-            .filter(|r| r.mounts.iter().any(|m| m.kind == "volume" && m.name == name))
+            .filter(|r| {
+                r.mounts
+                    .iter()
+                    .any(|m| m.kind == "volume" && m.name == name)
+            })
             .map(|r| r.id)
             .collect()
     }

@@ -11,9 +11,18 @@ use crate::http::ApiError;
 use crate::volumes::VolumeStore;
 
 /// The mounts a create request asks for.
-pub fn resolve(config: &Value, host: &Value, volumes: &VolumeStore) -> Result<Vec<MountPoint>, ApiError> {
+pub fn resolve(
+    config: &Value,
+    host: &Value,
+    volumes: &VolumeStore,
+) -> Result<Vec<MountPoint>, ApiError> {
     let mut mounts: Vec<MountPoint> = Vec::new();
-    for bind in host["Binds"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for bind in host["Binds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         mounts.push(parse_bind(bind, volumes)?);
     }
     for m in host["Mounts"].as_array().into_iter().flatten() {
@@ -141,7 +150,9 @@ fn parse_mount(m: &Value, volumes: &VolumeStore) -> Result<MountPoint, ApiError>
                 options: opts.join(","),
             })
         }
-        other => Err(ApiError::bad_request(format!("mount type unknown: {other:?}"))),
+        other => Err(ApiError::bad_request(format!(
+            "mount type unknown: {other:?}"
+        ))),
     }
 }
 
@@ -150,8 +161,17 @@ pub fn oci_mounts(mounts: &[MountPoint]) -> Result<Vec<Value>, ApiError> {
     let mut out = Vec::new();
     for m in mounts {
         if m.kind == "tmpfs" {
-            let mut options = vec!["nosuid".to_string(), "nodev".to_string(), "noexec".to_string()];
-            options.extend(m.options.split(',').filter(|o| !o.is_empty()).map(str::to_string));
+            let mut options = vec![
+                "nosuid".to_string(),
+                "nodev".to_string(),
+                "noexec".to_string(),
+            ];
+            options.extend(
+                m.options
+                    .split(',')
+                    .filter(|o| !o.is_empty())
+                    .map(str::to_string),
+            );
             if m.read_only {
                 options.push("ro".into());
             }
@@ -161,7 +181,10 @@ pub fn oci_mounts(mounts: &[MountPoint]) -> Result<Vec<Value>, ApiError> {
         if m.kind == "bind" && !std::path::Path::new(&m.source).exists() {
             // `-v /host/path:...` creates a missing host directory, as Docker.
             std::fs::create_dir_all(&m.source).map_err(|e| {
-                ApiError::bad_request(format!("error while creating mount source path '{}': {e}", m.source))
+                ApiError::bad_request(format!(
+                    "error while creating mount source path '{}': {e}",
+                    m.source
+                ))
             })?;
         }
         let mut options = vec!["rbind".to_string(), "rprivate".to_string()];

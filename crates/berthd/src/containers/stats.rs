@@ -36,15 +36,20 @@ fn system_cpu_ns() -> u64 {
 impl Daemon {
     /// Takes a sample of a running container; `previous` fills
     /// `precpu_stats`.
-    pub fn stats_sample(&self, entry: &Entry, previous: Option<&Sample>) -> Result<Sample, ApiError> {
+    pub fn stats_sample(
+        &self,
+        entry: &Entry,
+        previous: Option<&Sample>,
+    ) -> Result<Sample, ApiError> {
         let record = entry.record();
-        let root = StateRoot::new(self.config.runtime_root()).map_err(|e| ApiError::internal(e.to_string()))?;
-        let container = Container::load(&root, &record.id).map_err(|e| ApiError::internal(e.to_string()))?;
-        let stats = container
-            .state
-            .cgroup
-            .stats()
-            .map_err(|e| ApiError::internal(format!("reading the cgroup of {}: {e}", record.id)))?;
+        let root = StateRoot::new(self.config.runtime_root())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let container =
+            Container::load(&root, &record.id).map_err(|e| ApiError::internal(e.to_string()))?;
+        let stats =
+            container.state.cgroup.stats().map_err(|e| {
+                ApiError::internal(format!("reading the cgroup of {}: {e}", record.id))
+            })?;
         let cpu_total = stats.cpu.usage_total_ns.unwrap_or(0);
         let system = system_cpu_ns();
         let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -60,10 +65,15 @@ impl Daemon {
                 }
             })
         };
-        let pre = previous.map_or_else(|| json!({"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0}), |p| {
-            cpu_json(p.cpu_total_ns, p.system_ns)
-        });
-        let limit = stats.memory.limit.filter(|l| *l < (1 << 62)).unwrap_or_else(mem_total);
+        let pre = previous.map_or_else(
+            || json!({"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0}),
+            |p| cpu_json(p.cpu_total_ns, p.system_ns),
+        );
+        let limit = stats
+            .memory
+            .limit
+            .filter(|l| *l < (1 << 62))
+            .unwrap_or_else(mem_total);
         let now = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
         let json = json!({
             "read": now,
@@ -100,13 +110,24 @@ impl Daemon {
                 if pause { "running" } else { "paused" }
             )));
         }
-        let root = StateRoot::new(self.config.runtime_root()).map_err(|e| ApiError::internal(e.to_string()))?;
-        let container = Container::load(&root, &record.id).map_err(|e| ApiError::internal(e.to_string()))?;
-        let done = if pause { container.pause() } else { container.resume() };
+        let root = StateRoot::new(self.config.runtime_root())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let container =
+            Container::load(&root, &record.id).map_err(|e| ApiError::internal(e.to_string()))?;
+        let done = if pause {
+            container.pause()
+        } else {
+            container.resume()
+        };
         done.map_err(|e| ApiError::internal(e.to_string()))?;
         entry.update(|r| r.state.status = if pause { "paused" } else { "running" }.into())?;
         let action = if pause { "pause" } else { "unpause" };
-        self.event("container", action, &record.id, json!({"name": record.name}));
+        self.event(
+            "container",
+            action,
+            &record.id,
+            json!({"name": record.name}),
+        );
         Ok(())
     }
 }
