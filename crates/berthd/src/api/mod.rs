@@ -1,6 +1,7 @@
 //! The Engine API routes: `/vX.Y` prefix handling, then method and path
 //! to a handler.
 
+pub mod archive;
 pub mod containers;
 pub mod exec;
 pub mod hijack;
@@ -75,6 +76,9 @@ async fn dispatch(method: &Method, seg: &[&str], call: Call) -> ApiResult {
         (&M::POST, ["containers", id, "rename"]) => containers::rename(call, id).await,
         (&M::GET, ["containers", id, "logs"]) => containers::logs(call, id).await,
         (&M::GET, ["containers", id, "top"]) => containers::top(call, id).await,
+        (&M::GET | &M::HEAD, ["containers", id, "archive"]) => archive::get(call, id).await,
+        (&M::PUT, ["containers", id, "archive"]) => archive::put(call, id).await,
+        (&M::GET, ["containers", id, "export"]) => archive::export(call, id).await,
         (&M::GET, ["containers", id, "stats"]) => containers::stats(call, id).await,
         (&M::POST, ["containers", id, "pause"]) => containers::pause(call, id, true).await,
         (&M::POST, ["containers", id, "unpause"]) => containers::pause(call, id, false).await,

@@ -2,6 +2,7 @@
 //! the image, the OCI spec, the root filesystem, the shim, and the
 //! lifecycle (start, stop, kill, wait, remove, exit handling).
 
+pub mod archive;
 pub mod create;
 pub mod exec;
 pub mod lifecycle;

@@ -1,0 +1,144 @@
+//! `docker cp` and `docker export` handlers. A stopped container's
+//! filesystem is mounted for the duration of the request.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::header::HeaderValue;
+use hyper::{Method, StatusCode};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use super::Call;
+use crate::containers::archive::{open_in_root, path_stat, write_tar};
+use crate::containers::store::Entry;
+use crate::daemon::Daemon;
+use crate::http::{status, streamed, ApiError, ApiResult};
+
+/// Keeps a stopped container's rootfs mounted while alive.
+struct Mounted {
+    daemon: Arc<Daemon>,
+    entry: Arc<Entry>,
+    temporary: bool,
+}
+
+impl Mounted {
+    fn new(daemon: &Arc<Daemon>, entry: &Arc<Entry>) -> Result<(Mounted, std::path::PathBuf), ApiError> {
+        let record = entry.record();
+        let temporary = !record.state.running();
+        let paths = daemon.mount_rootfs(&record, entry.dir())?;
+        Ok((
+            Mounted {
+                daemon: daemon.clone(),
+                entry: entry.clone(),
+                temporary,
+            },
+            paths.rootfs,
+        ))
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if self.temporary && !self.entry.record().state.running() {
+            self.daemon.unmount_rootfs(self.entry.dir());
+        }
+    }
+}
+
+/// A blocking writer into a response channel.
+struct ChannelWriter(mpsc::Sender<Bytes>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `GET|HEAD /containers/{id}/archive?path=`.
+pub async fn get(call: Call, id: &str) -> ApiResult {
+    let entry = call.daemon.containers.get(id)?;
+    let path = call.query.get("path").unwrap_or("").to_string();
+    if path.is_empty() {
+        return Err(ApiError::bad_request("path is required"));
+    }
+    let (mounted, rootfs) = Mounted::new(&call.daemon, &entry)?;
+    let target = open_in_root(&rootfs, &path)?;
+    let stat = path_stat(&target)?;
+    let header = HeaderValue::from_str(&stat).map_err(|e| ApiError::internal(e.to_string()))?;
+    if call.req.method() == Method::HEAD {
+        let mut resp = status(StatusCode::OK)?;
+        resp.headers_mut().insert("x-docker-container-path-stat", header);
+        return Ok(resp);
+    }
+    let (tx, mut resp) = streamed("application/x-tar", 16);
+    resp.headers_mut().insert("x-docker-container-path-stat", header);
+    tokio::task::spawn_blocking(move || {
+        let _mounted = mounted;
+        let name = target.name.clone();
+        if let Err(e) = write_tar(&target.proc_path(), &name, ChannelWriter(tx)) {
+            eprintln!("berthd: archive: {e}");
+        }
+    });
+    Ok(resp)
+}
+
+/// `GET /containers/{id}/export`: the whole filesystem.
+pub async fn export(call: Call, id: &str) -> ApiResult {
+    let entry = call.daemon.containers.get(id)?;
+    let (mounted, rootfs) = Mounted::new(&call.daemon, &entry)?;
+    let (tx, resp) = streamed("application/x-tar", 16);
+    tokio::task::spawn_blocking(move || {
+        let _mounted = mounted;
+        if let Err(e) = write_tar(&rootfs, ".", ChannelWriter(tx)) {
+            eprintln!("berthd: export: {e}");
+        }
+    });
+    Ok(resp)
+}
+
+/// `PUT /containers/{id}/archive?path=`: a tar extracted into the
+/// directory `path`, safely (no entry lands outside it).
+pub async fn put(call: Call, id: &str) -> ApiResult {
+    let daemon = call.daemon.clone();
+    let entry = daemon.containers.get(id)?;
+    let path = call.query.get("path").unwrap_or("").to_string();
+    let spool = daemon.config.data_root.join("tmp").join(format!("cp-{}", crate::ids::random_hex(16)));
+    tokio::fs::create_dir_all(daemon.config.data_root.join("tmp"))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut file = tokio::fs::File::create(&spool).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut body = call.req.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        if let Some(data) = frame.data_ref() {
+            file.write_all(data).await.map_err(|e| ApiError::internal(e.to_string()))?;
+        }
+    }
+    drop(file);
+    let (mounted, rootfs) = Mounted::new(&daemon, &entry)?;
+    let target = open_in_root(&rootfs, &path)?;
+    let spooled = spool.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let _mounted = mounted;
+        let input = std::fs::File::open(&spooled)?;
+        let mut reader = std::io::BufReader::new(input);
+        let head = std::io::BufRead::fill_buf(&mut reader)?.to_vec();
+        let compression = berth_image::unpack::detect_compression(None, &head);
+        berth_image::unpack::unpack_layer(reader, &target.proc_path(), compression)
+            .map(|_| ())
+            .map_err(std::io::Error::other)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let _ = std::fs::remove_file(&spool);
+    result.map_err(|e| ApiError::bad_request(format!("extracting into {path}: {e}")))?;
+    status(StatusCode::OK)
+}
