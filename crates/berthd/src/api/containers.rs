@@ -415,3 +415,12 @@ pub async fn stats(call: Call, id: &str) -> ApiResult {
     });
     Ok(resp)
 }
+
+/// `POST /containers/{id}/update`.
+pub async fn update(call: Call, id: &str) -> ApiResult {
+    let entry = call.daemon.containers.get(id)?;
+    let daemon = call.daemon.clone();
+    let body: Value = read_json(call.req).await?;
+    let warnings = daemon.update_container(&entry, &body)?;
+    ok_json(&json!({ "Warnings": warnings }))
+}

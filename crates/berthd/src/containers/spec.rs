@@ -292,7 +292,7 @@ fn seccomp_profile(host: &Value, caps: &[String]) -> Result<Option<Value>, ApiEr
 }
 
 /// Memory, CPU, pids limits.
-fn resources(host: &Value) -> Result<Value, ApiError> {
+pub fn resources(host: &Value) -> Result<Value, ApiError> {
     let mut res = json!({});
     let memory = host["Memory"].as_i64().unwrap_or(0);
     if memory > 0 {

@@ -142,3 +142,34 @@ fn mem_total() -> u64 {
         })
         .map_or(0, |kb| kb * 1024)
 }
+
+impl Daemon {
+    /// `docker update`: new limits into the host config, and into the
+    /// running container's cgroup.
+    pub fn update_container(&self, entry: &Entry, update: &Value) -> Result<Vec<String>, ApiError> {
+        const KEYS: [&str; 10] = [
+            "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod",
+            "CpusetCpus", "PidsLimit", "RestartPolicy",
+        ];
+        let mut host = entry.record().host_config;
+        for key in KEYS {
+            if let Some(v) = update.get(key).filter(|v| !v.is_null()) {
+                host[key] = v.clone();
+            }
+        }
+        if entry.record().state.running() {
+            let resources = super::spec::resources(&host)?;
+            let resources: oci_spec::runtime::LinuxResources = serde_json::from_value(resources)
+                .map_err(|e| ApiError::bad_request(format!("invalid resources: {e}")))?;
+            let root = StateRoot::new(self.config.runtime_root()).map_err(|e| ApiError::internal(e.to_string()))?;
+            let container = Container::load(&root, &entry.id()).map_err(|e| ApiError::internal(e.to_string()))?;
+            container
+                .state
+                .cgroup
+                .apply(&resources)
+                .map_err(|e| ApiError::internal(format!("updating the cgroup: {e}")))?;
+        }
+        entry.update(|r| r.host_config = host)?;
+        Ok(Vec::new())
+    }
+}
