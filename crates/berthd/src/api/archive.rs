@@ -24,7 +24,10 @@ struct Mounted {
 }
 
 impl Mounted {
-    fn new(daemon: &Arc<Daemon>, entry: &Arc<Entry>) -> Result<(Mounted, std::path::PathBuf), ApiError> {
+    fn new(
+        daemon: &Arc<Daemon>,
+        entry: &Arc<Entry>,
+    ) -> Result<(Mounted, std::path::PathBuf), ApiError> {
         let record = entry.record();
         let temporary = !record.state.running();
         let paths = daemon.mount_rootfs(&record, entry.dir())?;
@@ -75,11 +78,13 @@ pub async fn get(call: Call, id: &str) -> ApiResult {
     let header = HeaderValue::from_str(&stat).map_err(|e| ApiError::internal(e.to_string()))?;
     if call.req.method() == Method::HEAD {
         let mut resp = status(StatusCode::OK)?;
-        resp.headers_mut().insert("x-docker-container-path-stat", header);
+        resp.headers_mut()
+            .insert("x-docker-container-path-stat", header);
         return Ok(resp);
     }
     let (tx, mut resp) = streamed("application/x-tar", 16);
-    resp.headers_mut().insert("x-docker-container-path-stat", header);
+    resp.headers_mut()
+        .insert("x-docker-container-path-stat", header);
     tokio::task::spawn_blocking(move || {
         let _mounted = mounted;
         let name = target.name.clone();
@@ -110,16 +115,25 @@ pub async fn put(call: Call, id: &str) -> ApiResult {
     let daemon = call.daemon.clone();
     let entry = daemon.containers.get(id)?;
     let path = call.query.get("path").unwrap_or("").to_string();
-    let spool = daemon.config.data_root.join("tmp").join(format!("cp-{}", crate::ids::random_hex(16)));
+    let spool = daemon
+        .config
+        .data_root
+        .join("tmp")
+        .join(format!("cp-{}", crate::ids::random_hex(16)));
     tokio::fs::create_dir_all(daemon.config.data_root.join("tmp"))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut file = tokio::fs::File::create(&spool).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut file = tokio::fs::File::create(&spool)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let mut body = call.req.into_body();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
         if let Some(data) = frame.data_ref() {
-            file.write_all(data).await.map_err(|e| ApiError::internal(e.to_string()))?;
+            file.write_all(data)
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
         }
     }
     drop(file);

@@ -89,6 +89,13 @@ fn matches_filters(f: &Filters, r: &crate::containers::record::ContainerRecord) 
                     .trim_start_matches("sha256:")
                     .starts_with(a.trim_start_matches("sha256:"))
         })
+        && f.any("health", |h| {
+            r.state
+                .health
+                .as_ref()
+                .map_or("none", |x| x.status.as_str())
+                == h
+        })
         && f.labels_match(&r.labels)
 }
 

@@ -33,10 +33,12 @@ impl InRoot {
 
 /// Opens `path` (absolute, as inside the container) within `rootfs`.
 pub fn open_in_root(rootfs: &Path, path: &str) -> Result<InRoot, ApiError> {
-    let root = File::open(rootfs).map_err(|e| ApiError::internal(format!("opening the rootfs: {e}")))?;
+    let root =
+        File::open(rootfs).map_err(|e| ApiError::internal(format!("opening the rootfs: {e}")))?;
     let relative = path.trim_start_matches('/');
     let relative = if relative.is_empty() { "." } else { relative };
-    let c = CString::new(relative).map_err(|_| ApiError::bad_request("path contains a NUL byte"))?;
+    let c =
+        CString::new(relative).map_err(|_| ApiError::bad_request("path contains a NUL byte"))?;
     let fd = berth_sys::openat2(
         root.as_fd(),
         &c,
@@ -44,7 +46,9 @@ pub fn open_in_root(rootfs: &Path, path: &str) -> Result<InRoot, ApiError> {
         berth_sys::RESOLVE_IN_ROOT | berth_sys::RESOLVE_NO_MAGICLINKS,
     )
     .map_err(|e| match e {
-        nix::errno::Errno::ENOENT => ApiError::not_found(format!("Could not find the file {path} in container")),
+        nix::errno::Errno::ENOENT => {
+            ApiError::not_found(format!("Could not find the file {path} in container"))
+        }
         e => ApiError::internal(format!("resolving {path}: {e}")),
     })?;
     let name = Path::new(path)
@@ -57,8 +61,10 @@ pub fn open_in_root(rootfs: &Path, path: &str) -> Result<InRoot, ApiError> {
 /// The `X-Docker-Container-Path-Stat` header value: base64 of
 /// `{name, size, mode, mtime, linkTarget}`.
 pub fn path_stat(target: &InRoot) -> Result<String, ApiError> {
-    let meta = std::fs::metadata(target.proc_path()).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mtime = humantime::format_rfc3339_seconds(meta.modified().unwrap_or(std::time::UNIX_EPOCH)).to_string();
+    let meta =
+        std::fs::metadata(target.proc_path()).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mtime = humantime::format_rfc3339_seconds(meta.modified().unwrap_or(std::time::UNIX_EPOCH))
+        .to_string();
     let mut mode = meta.mode() & 0o777;
     // Go's os.FileMode bits, which the docker CLI decodes.
     if meta.is_dir() {

@@ -130,6 +130,7 @@ impl Daemon {
             json!({"name": record.name, "image": record.image_name}),
         );
         self.monitor(entry.clone());
+        self.start_healthcheck(entry.clone());
         Ok(())
     }
 
@@ -180,6 +181,7 @@ impl Daemon {
             r.state.finished_at = exit.finished_at.clone();
             r.state.pid = 0;
             r.state.shim_pid = 0;
+            r.state.health = None;
         });
         if exit.oom_killed {
             self.event("container", "oom", &record.id, json!({"name": record.name}));

@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod create;
 pub mod exec;
+pub mod health;
 pub mod lifecycle;
 pub mod logs;
 pub mod mounts;

@@ -26,6 +26,28 @@ pub struct RunState {
     /// Stopped by the user (stop/kill): restart policies do not apply.
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// The health check's state, for containers that have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// Inspect's `State.Health`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// starting, healthy, unhealthy.
+    pub status: String,
+    pub failing_streak: u32,
+    /// The last probes (at most 5).
+    pub log: Vec<HealthProbe>,
+}
+
+/// One probe's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthProbe {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i32,
+    pub output: String,
 }
 
 /// Docker's zero time, for times that never happened.

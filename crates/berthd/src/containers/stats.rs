@@ -148,8 +148,16 @@ impl Daemon {
     /// running container's cgroup.
     pub fn update_container(&self, entry: &Entry, update: &Value) -> Result<Vec<String>, ApiError> {
         const KEYS: [&str; 10] = [
-            "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod",
-            "CpusetCpus", "PidsLimit", "RestartPolicy",
+            "Memory",
+            "MemorySwap",
+            "MemoryReservation",
+            "NanoCpus",
+            "CpuShares",
+            "CpuQuota",
+            "CpuPeriod",
+            "CpusetCpus",
+            "PidsLimit",
+            "RestartPolicy",
         ];
         let mut host = entry.record().host_config;
         for key in KEYS {
@@ -161,8 +169,10 @@ impl Daemon {
             let resources = super::spec::resources(&host)?;
             let resources: oci_spec::runtime::LinuxResources = serde_json::from_value(resources)
                 .map_err(|e| ApiError::bad_request(format!("invalid resources: {e}")))?;
-            let root = StateRoot::new(self.config.runtime_root()).map_err(|e| ApiError::internal(e.to_string()))?;
-            let container = Container::load(&root, &entry.id()).map_err(|e| ApiError::internal(e.to_string()))?;
+            let root = StateRoot::new(self.config.runtime_root())
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let container = Container::load(&root, &entry.id())
+                .map_err(|e| ApiError::internal(e.to_string()))?;
             container
                 .state
                 .cgroup

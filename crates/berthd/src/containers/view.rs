@@ -44,7 +44,14 @@ fn now() -> i64 {
 pub fn status_text(record: &ContainerRecord) -> String {
     let s = &record.state;
     match s.status.as_str() {
-        "running" => format!("Up {}", human_duration(now() - unix(&s.started_at))),
+        "running" => {
+            let up = format!("Up {}", human_duration(now() - unix(&s.started_at)));
+            match s.health.as_ref().map(|h| h.status.as_str()) {
+                Some("starting") => format!("{up} (health: starting)"),
+                Some(status) => format!("{up} ({status})"),
+                None => up,
+            }
+        }
         "paused" => format!(
             "Up {} (Paused)",
             human_duration(now() - unix(&s.started_at))
@@ -112,6 +119,13 @@ pub fn inspect(entry: &Entry) -> Value {
             "Error": s.error,
             "StartedAt": s.started_at,
             "FinishedAt": s.finished_at,
+            "Health": s.health.as_ref().map(|h| json!({
+                "Status": h.status,
+                "FailingStreak": h.failing_streak,
+                "Log": h.log.iter().map(|p| json!({
+                    "Start": p.start, "End": p.end, "ExitCode": p.exit_code, "Output": p.output,
+                })).collect::<Vec<_>>(),
+            })),
         },
         "Image": record.image_id,
         "ResolvConfPath": paths.resolv_conf,
