@@ -12,10 +12,17 @@ fn docker_py_runs_containers_against_berthd() {
         .args(["-c", "import docker"])
         .status()
         .is_ok_and(|s| s.success());
-    assert!(have_sdk, "docker-py is not installed (pip install docker; .ci/run does it)");
+    assert!(
+        have_sdk,
+        "docker-py is not installed (pip install docker; .ci/run does it)"
+    );
     let registry = Registry::start().expect("registry");
     registry
-        .push_oci_layout(&runtime_tests::fixture().join("oci"), "latest", "busybox:latest")
+        .push_oci_layout(
+            &runtime_tests::fixture().join("oci"),
+            "latest",
+            "busybox:latest",
+        )
         .expect("push busybox");
     let daemon = Berthd::start_empty();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/docker-py/smoke.py");

@@ -174,6 +174,10 @@ impl Daemon {
         let record = entry.record();
         self.unmount_rootfs(entry.dir());
         self.shim_paths(&record.id).remove();
+        // Exec sessions end with their container (Docker drops them too).
+        if let Ok(mut execs) = self.execs.lock() {
+            execs.retain(|_, s| s.container_id != record.id);
+        }
         let _ = entry.update(|r| {
             r.state.status = "exited".into();
             r.state.exit_code = exit.exit_code;
@@ -182,6 +186,7 @@ impl Daemon {
             r.state.pid = 0;
             r.state.shim_pid = 0;
             r.state.health = None;
+            r.exec_ids.clear();
         });
         if exit.oom_killed {
             self.event("container", "oom", &record.id, json!({"name": record.name}));
