@@ -42,6 +42,7 @@
 //! digests only. JSON documents are bounded to [`MAX_JSON_SIZE`] and an
 //! archive to [`MAX_ENTRIES`] entries. Errors name the entry or blob.
 
+pub mod diff;
 mod docker;
 mod oci;
 mod save;
@@ -58,6 +59,7 @@ use serde::{Deserialize, Serialize};
 use crate::reference::ReferenceError;
 use crate::store::{BlobDigest, BlobStore, StoreError};
 
+pub use diff::{changes, write_upper_as_layer, Change};
 pub use docker::{load_docker_archive, load_docker_archive_file};
 pub use oci::load_oci_layout;
 pub use save::{save_docker_archive, save_oci_layout, SaveImage, SaveLayer, ANNOTATION_IMAGE_NAME};

@@ -91,7 +91,10 @@ impl Images {
     /// Decompresses the input into a private file under the store's ingest
     /// directory (removed on drop or at the next open), hashing it: the
     /// layer blob is the uncompressed tar, whose digest is its DiffID.
-    fn spool_uncompressed(&self, tar: impl Read) -> Result<(File, String, u64), ImageError> {
+    pub(super) fn spool_uncompressed(
+        &self,
+        tar: impl Read,
+    ) -> Result<(File, String, u64), ImageError> {
         let mut input = BufReader::new(tar);
         let head = io::BufRead::fill_buf(&mut input).map_err(|e| self.import_error(e))?;
         let decoder: Box<dyn Read> = match detect_compression(None, head) {
@@ -144,7 +147,7 @@ impl Images {
     }
 }
 
-fn descriptor(media_type: &str, digest: &str, size: u64) -> Descriptor {
+pub(super) fn descriptor(media_type: &str, digest: &str, size: u64) -> Descriptor {
     Descriptor {
         media_type: media_type.to_string(),
         digest: digest.to_string(),

@@ -368,6 +368,28 @@ impl Session {
         Ok(resp)
     }
 
+    /// The registry's repositories (`GET /v2/_catalog`), up to `limit`.
+    pub fn catalog(&self, limit: usize) -> Result<Vec<String>, RegistryError> {
+        #[derive(Deserialize)]
+        struct Catalog {
+            #[serde(default)]
+            repositories: Vec<String>,
+        }
+        let call = Call {
+            method: "GET",
+            url: format!("{}/v2/_catalog?n={limit}", self.origin),
+            headers: Vec::new(),
+        };
+        let mut resp = self.send(&call)?;
+        if !resp.status().is_success() {
+            return Err(self.http_error(&call, resp));
+        }
+        let body = read_limited(&mut resp, MAX_JSON_SIZE).map_err(|e| self.protocol(&e))?;
+        let catalog: Catalog =
+            serde_json::from_slice(&body).map_err(|e| self.protocol(&format!("catalog: {e}")))?;
+        Ok(catalog.repositories)
+    }
+
     /// Fetches a manifest by tag or digest, checking its digest.
     pub fn manifest(&self, reference: &str) -> Result<FetchedManifest, RegistryError> {
         let call = Call {

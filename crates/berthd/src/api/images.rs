@@ -36,6 +36,7 @@ pub async fn dispatch(method: &Method, seg: &[&str], call: Call) -> ApiResult {
         (&M::POST, ["images", "load"]) => load(call).await,
         (&M::GET, ["images", "get"]) => save(call, None).await,
         (&M::POST, ["images", "prune"]) => prune(call).await,
+        (&M::GET, ["images", "search"]) => search(call).await,
         (&M::GET, ["images", .., "json"]) if seg.len() > 2 => inspect(call, &name(true)).await,
         (&M::GET, ["images", .., "history"]) if seg.len() > 2 => history(call, &name(true)).await,
         (&M::GET, ["images", .., "get"]) if seg.len() > 2 => save(call, Some(name(true))).await,
@@ -514,6 +515,44 @@ async fn push(call: Call, name: &str) -> ApiResult {
         })))
     })
     .await
+}
+
+/// `GET /images/search?term=`: the repositories of the registry the term
+/// names (`127.0.0.1:5000/bus`), from its catalog, matching the rest.
+async fn search(call: Call) -> ApiResult {
+    let term = call.query.get("term").unwrap_or("").to_string();
+    let limit = call.query.int("limit")?.filter(|l| *l > 0).unwrap_or(25) as usize;
+    let (registry, wanted) = match term.split_once('/') {
+        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => {
+            (host.to_string(), rest.to_string())
+        }
+        _ => ("docker.io".to_string(), term.clone()),
+    };
+    let credentials = registry_auth(&call);
+    let names = call
+        .daemon
+        .blocking(move |images| {
+            let reference = Reference::parse(&format!("{registry}/search"))?;
+            let session = images.registry().session(&reference, credentials, false)?;
+            Ok::<_, ImageError>(
+                session
+                    .catalog(1000)?
+                    .into_iter()
+                    .map(|r| (registry.clone(), r))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .await?
+        .map_err(api_error)?;
+    let rows: Vec<Value> = names
+        .into_iter()
+        .filter(|(_, repo)| repo.contains(&wanted))
+        .take(limit)
+        .map(|(registry, repo)| {
+            json!({"name": format!("{registry}/{repo}"), "description": "", "star_count": 0, "is_official": false, "is_automated": false})
+        })
+        .collect();
+    ok_json(&rows)
 }
 
 /// `POST /images/prune`: unused dangling images (all unused ones with
