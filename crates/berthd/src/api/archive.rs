@@ -156,3 +156,34 @@ pub async fn put(call: Call, id: &str) -> ApiResult {
     result.map_err(|e| ApiError::bad_request(format!("extracting into {path}: {e}")))?;
     status(StatusCode::OK)
 }
+
+/// `GET /containers/{id}/changes`: the container's layer against its
+/// image (`docker diff`).
+pub async fn changes(call: Call, id: &str) -> ApiResult {
+    let entry = call.daemon.containers.get(id)?;
+    let record = entry.record();
+    let upper = crate::containers::rootfs::RootfsPaths::new(entry.dir()).upper;
+    let image_id = record.image_id.clone();
+    let result = call
+        .daemon
+        .blocking(move |images| {
+            let image = images.resolve(&image_id)?;
+            let lowers = images.layer_paths(&image)?;
+            berth_image::archive::changes(&upper, &lowers).map_err(berth_image::images::ImageError::from)
+        })
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    // Mount targets the runtime created in the container's layer are not
+    // the user's changes (Docker hides them too).
+    let mut hidden: Vec<String> = ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys", "/dev"]
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    hidden.extend(record.mounts.iter().map(|m| m.destination.clone()));
+    let rows: Vec<serde_json::Value> = result
+        .iter()
+        .filter(|c| c.kind != 1 || !hidden.iter().any(|h| c.path == *h || c.path.starts_with(&format!("{h}/"))))
+        .map(|c| serde_json::json!({ "Path": c.path, "Kind": c.kind }))
+        .collect();
+    crate::http::ok_json(&rows)
+}

@@ -79,6 +79,7 @@ async fn dispatch(method: &Method, seg: &[&str], call: Call) -> ApiResult {
         (&M::GET | &M::HEAD, ["containers", id, "archive"]) => archive::get(call, id).await,
         (&M::PUT, ["containers", id, "archive"]) => archive::put(call, id).await,
         (&M::GET, ["containers", id, "export"]) => archive::export(call, id).await,
+        (&M::GET, ["containers", id, "changes"]) => archive::changes(call, id).await,
         (&M::POST, ["containers", id, "update"]) => containers::update(call, id).await,
         (&M::GET, ["containers", id, "stats"]) => containers::stats(call, id).await,
         (&M::POST, ["containers", id, "pause"]) => containers::pause(call, id, true).await,
