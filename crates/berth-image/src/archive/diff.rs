@@ -217,9 +217,12 @@ fn get_xattr(path: &CStr, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
     })
 }
 
+/// An xattr's name and value.
+type Xattr = (Vec<u8>, Vec<u8>);
+
 /// The xattrs of an entry worth keeping in a layer (overlayfs' own
 /// `trusted.overlay.*` left out), sorted by name.
-fn layer_xattrs(node: &Node<'_>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ArchiveError> {
+fn layer_xattrs(node: &Node<'_>) -> Result<Vec<Xattr>, ArchiveError> {
     let path = node.xattr_path();
     let fail = |e| io_err("read xattrs", node.shown(), e);
     let list = xattr_call(|buf| {
@@ -255,7 +258,7 @@ fn layer_xattrs(node: &Node<'_>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ArchiveError
 
 /// A PAX extended header carrying `SCHILY.xattr.*` records, for the entry
 /// that follows.
-fn pax_xattrs(xattrs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+fn pax_xattrs(xattrs: &[Xattr]) -> Vec<u8> {
     let mut data = Vec::new();
     for (name, value) in xattrs {
         // "<len> SCHILY.xattr.<name>=<value>\n", <len> counting itself.
@@ -597,7 +600,10 @@ pub(crate) fn make_whiteout(path: &Path) {
 mod tests {
     use super::*;
 
-    fn entries(tar_bytes: &[u8]) -> Vec<(String, tar::EntryType, Vec<(String, Vec<u8>)>)> {
+    /// Path, type and PAX records of each entry.
+    type Listed = (String, tar::EntryType, Vec<(String, Vec<u8>)>);
+
+    fn entries(tar_bytes: &[u8]) -> Vec<Listed> {
         let mut archive = tar::Archive::new(tar_bytes);
         let mut out = Vec::new();
         for e in archive.entries().unwrap() {
@@ -661,17 +667,17 @@ mod tests {
         assert_eq!(
             names,
             [
-                "bin/",
+                "bin",
                 "bin/.wh.ls",
-                "etc/",
+                "etc",
                 "etc/new",
                 "etc/passwd",
-                "hidden/",
-                "newdir/",
+                "hidden",
+                "newdir",
                 "newdir/link",
-                "newdir/sub/",
+                "newdir/sub",
                 "newdir/sym",
-                "old/",
+                "old",
                 "old/.wh..wh..opq",
                 "old/b",
             ]
@@ -685,7 +691,7 @@ mod tests {
             new.2,
             vec![("SCHILY.xattr.user.note".to_string(), b"hi".to_vec())]
         );
-        let old = got.iter().find(|e| e.0 == "old/").unwrap();
+        let old = got.iter().find(|e| e.0 == "old").unwrap();
         assert!(old.2.is_empty(), "overlay xattr leaked: {:?}", old.2);
 
         // The same directory gives the same bytes.

@@ -20,6 +20,7 @@
 //! are kept, so an interrupted pull resumes without downloading them again.
 //! [`Images::prune_blobs`] removes the unreferenced ones.
 
+mod commit;
 mod error;
 mod import;
 mod inspect;
@@ -40,6 +41,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
+pub use commit::CommitOptions;
 pub use error::ImageError;
 pub use import::format_rfc3339;
 pub use inspect::{parse_rfc3339, HistoryEntry};

@@ -169,21 +169,98 @@ pub async fn changes(call: Call, id: &str) -> ApiResult {
         .blocking(move |images| {
             let image = images.resolve(&image_id)?;
             let lowers = images.layer_paths(&image)?;
-            berth_image::archive::changes(&upper, &lowers).map_err(berth_image::images::ImageError::from)
+            berth_image::archive::changes(&upper, &lowers)
+                .map_err(berth_image::images::ImageError::from)
         })
         .await?
         .map_err(|e| ApiError::internal(e.to_string()))?;
     // Mount targets the runtime created in the container's layer are not
     // the user's changes (Docker hides them too).
-    let mut hidden: Vec<String> = ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys", "/dev"]
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
+    let mut hidden: Vec<String> = [
+        "/etc/hostname",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+        "/proc",
+        "/sys",
+        "/dev",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .collect();
     hidden.extend(record.mounts.iter().map(|m| m.destination.clone()));
     let rows: Vec<serde_json::Value> = result
         .iter()
-        .filter(|c| c.kind != 1 || !hidden.iter().any(|h| c.path == *h || c.path.starts_with(&format!("{h}/"))))
+        .filter(|c| {
+            c.kind != 1
+                || !hidden
+                    .iter()
+                    .any(|h| c.path == *h || c.path.starts_with(&format!("{h}/")))
+        })
         .map(|c| serde_json::json!({ "Path": c.path, "Kind": c.kind }))
         .collect();
     crate::http::ok_json(&rows)
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=`: the
+/// container's layer on top of its image, as a new image. The body (if
+/// any) is a config merged over the container's.
+pub async fn commit(call: Call) -> ApiResult {
+    let q = call.query.clone();
+    let daemon = call.daemon.clone();
+    let entry = daemon.containers.get(q.get("container").unwrap_or(""))?;
+    let overrides: serde_json::Value = crate::http::read_json(call.req).await?;
+    let record = entry.record();
+    let repo = q.get("repo").unwrap_or("").to_string();
+    let tag = match (repo.as_str(), q.get("tag").filter(|t| !t.is_empty())) {
+        ("", _) => None,
+        (r, Some(t)) => Some(format!("{r}:{t}")),
+        (r, None) => Some(r.to_string()),
+    };
+    let tag = tag
+        .map(|t| {
+            berth_image::reference::Reference::parse(&t)
+                .map_err(|e| ApiError::bad_request(e.to_string()))
+        })
+        .transpose()?;
+    let mut config = record.config.clone();
+    if let (Some(base), Some(over)) = (config.as_object_mut(), overrides.as_object()) {
+        for (k, v) in over {
+            if !v.is_null() {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let pause = record.state.status == "running" && q.get("pause").is_none_or(|_| q.bool("pause"));
+    if pause {
+        daemon.set_paused(&entry, true)?;
+    }
+    let opts = berth_image::images::CommitOptions {
+        config: Some(config),
+        comment: q.get("comment").unwrap_or("").to_string(),
+        author: q.get("author").unwrap_or("").to_string(),
+        tag,
+        created_by: crate::containers::view::command_text(&record),
+    };
+    let upper = crate::containers::rootfs::RootfsPaths::new(entry.dir()).upper;
+    let image_id = record.image_id.clone();
+    let result = daemon
+        .blocking(move |images| {
+            let parent = images.resolve(&image_id)?;
+            images.commit_container(&parent, &upper, &opts)
+        })
+        .await;
+    if pause {
+        let _ = daemon.set_paused(&entry, false);
+    }
+    let image = result?.map_err(|e| ApiError::internal(e.to_string()))?;
+    daemon.event(
+        "container",
+        "commit",
+        &record.id,
+        serde_json::json!({"name": record.name}),
+    );
+    Ok(crate::http::json(
+        StatusCode::CREATED,
+        &serde_json::json!({ "Id": image.id }),
+    ))
 }

@@ -60,6 +60,7 @@ async fn dispatch(method: &Method, seg: &[&str], call: Call) -> ApiResult {
         (&M::GET, ["info"]) => system::info(call).await,
         (&M::GET, ["events"]) => system::events(call).await,
         (&M::POST, ["auth"]) => system::auth(call).await,
+        (&M::POST, ["commit"]) => archive::commit(call).await,
         (&M::GET, ["system", "df"]) => system::df(call).await,
 
         (&M::POST, ["containers", "create"]) => containers::create(call).await,
