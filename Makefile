@@ -5,7 +5,7 @@
 CARGO ?= cargo
 export BERTH_RUNTIME_BIN ?= $(CURDIR)/target/debug/berth-runtime
 
-.PHONY: all build release release-smoke fixtures lint test test-vm unit-test runtime-test bench demo clean
+.PHONY: all build release release-smoke fixtures lint test test-vm unit-test runtime-test bench bench-pull bench-daemon demo clean
 
 all: build
 
@@ -67,8 +67,18 @@ demo: build fixtures
 	runtime-tests/daemon-demo.sh
 	runtime-tests/demo.sh
 
+# All benchmarks against the peers installed here, measured in the same
+# run (docs/benchmarks.md): the runtime lifecycle, pulls, the daemon.
 bench: release fixtures
 	BENCH_BERTH_RUNTIME=$(RELEASE_BIN) BERTH_BUSYBOX_FIXTURE=$$(rootfs-fixtures/busybox.sh) runtime-tests/bench/runtime-bench.sh
+	runtime-tests/bench/pull-bench.sh
+	BERTH_BUSYBOX_FIXTURE=$$(rootfs-fixtures/busybox.sh) runtime-tests/bench/daemon-bench.sh
+
+bench-pull:
+	runtime-tests/bench/pull-bench.sh
+
+bench-daemon: fixtures
+	BERTH_BUSYBOX_FIXTURE=$$(rootfs-fixtures/busybox.sh) runtime-tests/bench/daemon-bench.sh
 
 clean:
 	$(CARGO) clean

@@ -404,7 +404,22 @@ impl<P: Process> Shim<P> {
                 reply.pid = Some(pid);
                 reply
             }
-            Err(e) => Reply::error(format!("{e:#}")),
+            Err(e) => {
+                // Nothing runs: the shim ends with the code docker gives
+                // for a program that cannot be run (127 not found, else 126).
+                let message = format!("{e:#}");
+                let code = if message.contains("not found") || message.contains("no such file") {
+                    127
+                } else {
+                    126
+                };
+                self.exit = Some(ExitRecord {
+                    exit_code: code,
+                    oom_killed: false,
+                    finished_at: now_rfc3339(),
+                });
+                Reply::error(message)
+            }
         }
     }
 

@@ -15,6 +15,9 @@ use crate::containers::exec::ExecSession;
 use crate::containers::store::ContainerStore;
 use crate::http::ApiError;
 
+/// How many past events `events --since` can replay.
+const EVENT_LOG_SIZE: usize = 4096;
+
 /// berthd's settings (command line and config file).
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -46,6 +49,8 @@ pub struct Daemon {
     pub volumes: crate::volumes::VolumeStore,
     pub execs: Mutex<HashMap<String, Arc<ExecSession>>>,
     pub events: broadcast::Sender<Value>,
+    /// The latest events, replayed to `events --since`.
+    pub event_log: Mutex<std::collections::VecDeque<Value>>,
     pub started: SystemTime,
 }
 
@@ -68,6 +73,7 @@ impl Daemon {
             volumes,
             execs: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
+            event_log: Mutex::new(std::collections::VecDeque::new()),
             started: SystemTime::now(),
         }))
     }
@@ -89,6 +95,12 @@ impl Daemon {
             "id": id,
             "from": attributes.get("image").cloned().unwrap_or(Value::Null),
         });
+        if let Ok(mut log) = self.event_log.lock() {
+            if log.len() >= EVENT_LOG_SIZE {
+                log.pop_front();
+            }
+            log.push_back(event.clone());
+        }
         let _ = self.events.send(event);
     }
 

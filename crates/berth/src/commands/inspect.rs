@@ -35,7 +35,14 @@ pub async fn run(ctx: &Ctx, args: InspectArgs, kind: Option<&str>) -> anyhow::Re
     for name in &args.names {
         match lookup(ctx, name, kind, args.size).await {
             Ok(Some(v)) => found.push(v),
-            Ok(None) => errors.push(format!("Error: No such object: {name}")),
+            // docker's wording: the management forms name the kind.
+            Ok(None) => errors.push(match kind {
+                Some("container") => {
+                    format!("Error response from daemon: No such container: {name}")
+                }
+                Some("image") => format!("Error response from daemon: No such image: {name}"),
+                _ => format!("Error: No such object: {name}"),
+            }),
             Err(e) if is_connect(&e) => return Err(e),
             Err(e) => errors.push(format!("{e:#}")),
         }

@@ -49,13 +49,26 @@ pub async fn start(call: Call, id: &str) -> ApiResult {
         cfg["AttachStderr"].as_bool().unwrap_or(true),
     );
     let attach = shim::attach(&paths.socket, stdin, stdout, stderr).await?;
-    daemon.start_exec(&session, &paths).await?;
+    let started = daemon.start_exec(&session, &paths).await;
     let content_type = if session.tty() {
         RAW_STREAM
     } else {
         MULTIPLEXED_STREAM
     };
     let req = hyper::Request::from_parts(parts, http_body_util::Empty::<bytes::Bytes>::new());
+    if let Err(e) = started {
+        // As dockerd: the stream opens and carries the error; the exit
+        // code (126/127, recorded by the shim) is in exec inspect.
+        daemon.finish_exec(&session, &paths).await;
+        let text = format!(
+            "OCI runtime exec failed: exec failed: unable to start container process: {}: unknown\r\n",
+            e.message
+        );
+        let framed = !session.tty();
+        return Ok(hijack::upgrade(req, content_type, move |client| {
+            write_and_close(client, text, framed)
+        }));
+    }
     Ok(hijack::upgrade(
         req,
         content_type,
@@ -64,6 +77,22 @@ pub async fn start(call: Call, id: &str) -> ApiResult {
             hijack::splice(client, attach, daemon.finish_exec(&session, &paths)).await;
         },
     ))
+}
+
+/// Sends one message on a hijacked stream (as stderr when multiplexed)
+/// and closes it.
+async fn write_and_close(mut client: hijack::Client, text: String, framed: bool) {
+    use tokio::io::AsyncWriteExt;
+    let mut bytes = Vec::new();
+    if framed {
+        bytes.extend_from_slice(&berth_shim::protocol::frame_header(
+            berth_shim::protocol::STDERR,
+            text.len(),
+        ));
+    }
+    bytes.extend_from_slice(text.as_bytes());
+    let _ = client.write_all(&bytes).await;
+    let _ = client.shutdown().await;
 }
 
 /// `POST /exec/{id}/resize`.

@@ -179,22 +179,47 @@ pub async fn info(call: Call) -> ApiResult {
     }))
 }
 
-/// `GET /events`: Docker's event objects as they happen (newline-
-/// delimited JSON), filtered by `type`, `event`/`action`, `container`.
+/// `GET /events?since=&until=&filters=`: Docker's event objects
+/// (newline-delimited JSON): past ones from `since` (replayed from the
+/// daemon's recent events), then live ones until `until`.
 pub async fn events(call: Call) -> ApiResult {
     let filters = Filters::parse(call.query.get("filters"))?;
-    let until = call.query.int("until")?;
+    let since = seconds(call.query.get("since"))?;
+    let until = seconds(call.query.get("until"))?;
+    // Subscribe before replaying, so nothing falls in between.
     let mut rx = call.daemon.events.subscribe();
+    let past: Vec<Value> = match since {
+        Some(s) => call
+            .daemon
+            .event_log
+            .lock()
+            .map(|log| {
+                log.iter()
+                    .filter(|e| {
+                        let t = e["time"].as_f64().unwrap_or(0.0);
+                        t >= s && until.is_none_or(|u| t <= u)
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let (tx, resp) = streamed("application/json", 64);
     tokio::spawn(async move {
-        let deadline = until.map(|u| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            std::time::Duration::from_secs((u - now).max(0) as u64)
-        });
+        for event in past.iter().filter(|e| event_matches(&filters, e)) {
+            if tx.send(json_line(event)).await.is_err() {
+                return;
+            }
+        }
+        let now = unix_now();
+        let remaining = match until {
+            Some(u) if u <= now => return,
+            Some(u) => Some(std::time::Duration::from_secs_f64(u - now)),
+            None => None,
+        };
         let sleep = async {
-            match deadline {
+            match remaining {
                 Some(d) => tokio::time::sleep(d).await,
                 None => std::future::pending::<()>().await,
             }
@@ -205,12 +230,10 @@ pub async fn events(call: Call) -> ApiResult {
                 _ = &mut sleep => return,
                 event = rx.recv() => {
                     let Ok(event) = event else { return };
-                    if !event_matches(&filters, &event) {
+                    if !event_matches(&filters, &event) || since.is_some_and(|s| event["time"].as_f64().unwrap_or(0.0) < s) {
                         continue;
                     }
-                    let mut line = serde_json::to_vec(&event).unwrap_or_default();
-                    line.push(b'\n');
-                    if tx.send(Bytes::from(line)).await.is_err() {
+                    if tx.send(json_line(&event)).await.is_err() {
                         return;
                     }
                 }
@@ -218,6 +241,34 @@ pub async fn events(call: Call) -> ApiResult {
         }
     });
     Ok(resp)
+}
+
+fn json_line(event: &Value) -> Bytes {
+    let mut line = serde_json::to_vec(event).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// `since`/`until`: unix seconds (`1700000000`, `1700000000.5`) or RFC
+/// 3339; empty is none.
+fn seconds(v: Option<&str>) -> Result<Option<f64>, ApiError> {
+    let Some(v) = v.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(n) = v.parse::<f64>() {
+        return Ok(Some(n));
+    }
+    humantime::parse_rfc3339_weak(v)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| Some(d.as_secs_f64()))
+        .ok_or_else(|| ApiError::bad_request(format!("invalid time {v:?}")))
 }
 
 fn event_matches(filters: &Filters, event: &Value) -> bool {
