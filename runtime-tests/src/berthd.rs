@@ -506,19 +506,49 @@ impl<'a> Client<'a> {
 
     /// `timeout -k 5 120 CLI ARGS...`, stdin null, ready to run or spawn.
     pub fn command(&self, args: &[&str]) -> Command {
+        self.command_with_timeout(CMD_TIMEOUT, args)
+    }
+
+    /// Like [`Client::command`] with another limit (seconds).
+    pub fn command_with_timeout(&self, secs: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new("timeout");
-        cmd.args(["-k", "5", CMD_TIMEOUT])
-            .args(self.argv0())
-            .args(args);
+        cmd.args(["-k", "5", secs]).args(self.argv0()).args(args);
         self.set_env(&mut cmd);
         cmd.stdin(Stdio::null());
         cmd
     }
 
     /// Runs the CLI and collects its output.
+    ///
+    /// Panics when `timeout` had to kill it (exit 124): a hung command is
+    /// never an expected outcome, also where a test expects a failure.
+    /// `BERTH_TEST_TRACE=1` prints every command with its duration.
     pub fn run(&self, args: &[&str]) -> Output {
+        self.checked(args, || {
+            self.command(args)
+                .output()
+                .unwrap_or_else(|e| panic!("running {} {args:?}: {e}", self.name()))
+        })
+    }
+
+    /// [`Client::run`] with a shorter limit, for a command that should
+    /// fail fast but might hang (a hang still panics, sooner).
+    pub fn run_with_timeout(&self, secs: &str, args: &[&str]) -> Output {
+        self.checked(args, || {
+            self.command_with_timeout(secs, args)
+                .output()
+                .unwrap_or_else(|e| panic!("running {} {args:?}: {e}", self.name()))
+        })
+    }
+
+    /// Runs the CLI with `input` on stdin (see [`Client::run`]).
+    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        self.checked(args, || pipe_stdin(self.command(args), input))
+    }
+
+    fn checked(&self, args: &[&str], f: impl FnOnce() -> Output) -> Output {
         let t0 = Instant::now();
-        let out = self.run_inner(args);
+        let out = f();
         if std::env::var_os("BERTH_TEST_TRACE").is_some() {
             eprintln!(
                 "TRACE {:.1}s {} {:?} -> {:?}",
@@ -528,18 +558,14 @@ impl<'a> Client<'a> {
                 out.status.code()
             );
         }
+        assert!(
+            out.status.code() != Some(124),
+            "{} HUNG: killed by `timeout` (exit 124)\n{}\n{}",
+            self.name(),
+            self.show(args, &out),
+            self.d.log_tail(20)
+        );
         out
-    }
-
-    fn run_inner(&self, args: &[&str]) -> Output {
-        self.command(args)
-            .output()
-            .unwrap_or_else(|e| panic!("running {} {args:?}: {e}", self.name()))
-    }
-
-    /// Runs the CLI with `input` on stdin.
-    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        pipe_stdin(self.command(args), input)
     }
 
     /// Runs the CLI, asserts exit 0, returns stdout.
@@ -583,7 +609,7 @@ impl<'a> Client<'a> {
         cmd.args(["-qec", &line, "/dev/null"])
             .env("SHELL", "/bin/sh");
         self.set_env(&mut cmd);
-        pipe_stdin(cmd, input)
+        self.checked(args, || pipe_stdin(cmd, input))
     }
 
     /// `inspect -f FORMAT TARGET` (container), trimmed.

@@ -60,7 +60,11 @@ fn api_error(e: ImageError) -> ApiError {
         ImageError::Registry(
             RegistryError::ManifestUnknown { .. } | RegistryError::NameUnknown { .. },
         ) => StatusCode::NOT_FOUND,
-        ImageError::Registry(RegistryError::Unauthorized { .. }) => StatusCode::UNAUTHORIZED,
+        // Not 401: the docker CLI takes a 401 from the daemon as "log in
+        // first" and prompts for a password (dockerd answers 500 here).
+        ImageError::Registry(RegistryError::Unauthorized { .. }) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     ApiError::new(status, e.to_string())
