@@ -402,6 +402,12 @@ impl Daemon {
     pub fn restore(self: &Arc<Self>) {
         for entry in self.containers.all() {
             let record = entry.record();
+            if !record.state.running() {
+                // A crash between an exit and its cleanup leaves the
+                // filesystem mounted and the shim's files behind.
+                self.unmount_rootfs(entry.dir());
+                self.shim_paths(&record.id).remove();
+            }
             if record.state.running() {
                 let socket = self.shim_paths(&record.id).socket;
                 if std::os::unix::net::UnixStream::connect(&socket).is_ok() {

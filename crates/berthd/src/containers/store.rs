@@ -83,6 +83,12 @@ impl ContainerStore {
                 Ok(record) => {
                     entries.insert(record.id.clone(), Arc::new(new_entry(record, path)));
                 }
+                // A create that crashed before its record was written:
+                // nothing refers to the directory.
+                Err(e) if !path.join(RECORD_FILE).exists() && path.is_dir() => {
+                    eprintln!("berthd: removing {} (no record: {e})", path.display());
+                    let _ = fs::remove_dir_all(&path);
+                }
                 Err(e) => eprintln!("berthd: skipping {}: {e}", path.display()),
             }
         }
