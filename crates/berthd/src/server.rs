@@ -49,9 +49,14 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
                 let daemon = daemon.clone();
                 async move {
                     let line = format!("{} {}", req.method(), req.uri());
+                    let started = std::time::Instant::now();
                     let reply = crate::api::handle(daemon, req).await;
                     if debug_enabled() {
-                        eprintln!("berthd: {line} -> {}", reply.status().as_u16());
+                        eprintln!(
+                            "berthd: {line} -> {} in {:.1} ms",
+                            reply.status().as_u16(),
+                            started.elapsed().as_secs_f64() * 1000.0
+                        );
                     }
                     Ok::<_, std::convert::Infallible>(reply)
                 }
