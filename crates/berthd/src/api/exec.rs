@@ -49,30 +49,30 @@ pub async fn start(call: Call, id: &str) -> ApiResult {
         cfg["AttachStderr"].as_bool().unwrap_or(true),
     );
     let attach = shim::attach(&paths.socket, stdin, stdout, stderr).await?;
-    let started = daemon.start_exec(&session, &paths).await;
     let content_type = if session.tty() {
         RAW_STREAM
     } else {
         MULTIPLEXED_STREAM
     };
     let req = hyper::Request::from_parts(parts, http_body_util::Empty::<bytes::Bytes>::new());
-    if let Err(e) = started {
-        // As dockerd: the stream opens and carries the error; the exit
-        // code (126/127, recorded by the shim) is in exec inspect.
-        daemon.finish_exec(&session, &paths).await;
-        let text = format!(
-            "OCI runtime exec failed: exec failed: unable to start container process: {}: unknown\r\n",
-            e.message
-        );
-        let framed = !session.tty();
-        return Ok(hijack::upgrade(req, content_type, move |client| {
-            write_and_close(client, text, framed)
-        }));
-    }
+    // The process starts only once the 101 is on its way, as with dockerd:
+    // output sent together with the response headers can be lost by
+    // clients that read the headers through a buffer (docker-py).
     Ok(hijack::upgrade(
         req,
         content_type,
         move |client| async move {
+            if let Err(e) = daemon.start_exec(&session, &paths).await {
+                // The stream carries the error; the exit code (126/127,
+                // recorded by the shim) is in exec inspect.
+                daemon.finish_exec(&session, &paths).await;
+                let text = format!(
+                "OCI runtime exec failed: exec failed: unable to start container process: {}: unknown\r\n",
+                e.message
+            );
+                write_and_close(client, text, !session.tty()).await;
+                return;
+            }
             // The exit code is recorded before the client sees the stream end.
             hijack::splice(client, attach, daemon.finish_exec(&session, &paths)).await;
         },
