@@ -60,12 +60,21 @@ pub async fn list(call: Call) -> ApiResult {
         .collect();
     records.sort_by(|a, b| b.created.cmp(&a.created));
     let show_all = all || limit.is_some() || filters.has("status") || filters.has("exited");
+    // `before`/`since`: created before/after the named container.
+    let created_of = |name: &String| -> Result<String, ApiError> {
+        Ok(call.daemon.containers.get(name)?.record().created)
+    };
+    let before = filters.values("before").first().map(created_of).transpose()?;
+    let since = filters.values("since").first().map(created_of).transpose()?;
     let mut rows = Vec::new();
     for r in &records {
         if !show_all && !r.state.running() {
             continue;
         }
-        if !matches_filters(&filters, r) {
+        if !matches_filters(&filters, r)
+            || before.as_ref().is_some_and(|b| r.created >= *b)
+            || since.as_ref().is_some_and(|s| r.created <= *s)
+        {
             continue;
         }
         rows.push(view::summary(r));
