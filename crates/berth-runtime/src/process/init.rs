@@ -197,6 +197,14 @@ pub(crate) fn prepare_exec(process: &oci_spec::runtime::Process) -> Result<Prepa
 }
 
 impl PreparedExec {
+    /// The program's arguments as text (for display).
+    pub(crate) fn display_args(&self) -> Vec<String> {
+        self.args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
     /// Closes every runtime descriptor on exec, then execs.
     pub(crate) fn run(&self, preserve_fds: u32) -> Result<Never> {
         cloexec_from(3 + preserve_fds)

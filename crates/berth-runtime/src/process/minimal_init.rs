@@ -53,6 +53,10 @@ pub(crate) fn run(exec: &PreparedExec, preserve_fds: u32) -> Result<Never> {
             exec.run(preserve_fds)
         }
         CloneResult::Parent(child) => {
+            // What `ps` in the container shows for PID 1: not the runtime's
+            // (or shim's) command line, which names host paths.
+            let _ = retitle(exec.display_args());
+            let _ = nix::sys::prctl::set_name(c"init");
             // The runtime's descriptors (sync socket, state dir) are not
             // the init's business.
             let _ = crate::syscall::close_from(3);
@@ -60,6 +64,37 @@ pub(crate) fn run(exec: &PreparedExec, preserve_fds: u32) -> Result<Never> {
             exit_immediately(code)
         }
     }
+}
+
+/// Rewrites this process's argument area (what /proc/PID/cmdline shows)
+/// to `init -- ARGS`, truncated to the space the original arguments had.
+/// Writes through /proc/self/mem, which needs no privilege for oneself.
+fn retitle(args: Vec<String>) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name (which may contain spaces): arg_start
+    // and arg_end are fields 48 and 49 of the whole line.
+    let after = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split(' ').collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    let (Some(start), Some(end)) = (field(48), field(49)) else {
+        return Ok(());
+    };
+    let room = end.saturating_sub(start) as usize;
+    let mut title: Vec<u8> = Vec::with_capacity(room);
+    for word in ["init", "--"].iter().map(|s| s.to_string()).chain(args) {
+        title.extend_from_slice(word.as_bytes());
+        title.push(0);
+    }
+    title.resize(room, 0);
+    if let Some(last) = title.last_mut() {
+        *last = 0;
+    }
+    let mut mem = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/mem")?;
+    mem.seek(SeekFrom::Start(start))?;
+    mem.write_all(&title)
 }
 
 /// Forwards signals and reaps until `child` exits; returns its status.

@@ -64,8 +64,16 @@ pub async fn list(call: Call) -> ApiResult {
     let created_of = |name: &String| -> Result<String, ApiError> {
         Ok(call.daemon.containers.get(name)?.record().created)
     };
-    let before = filters.values("before").first().map(created_of).transpose()?;
-    let since = filters.values("since").first().map(created_of).transpose()?;
+    let before = filters
+        .values("before")
+        .first()
+        .map(created_of)
+        .transpose()?;
+    let since = filters
+        .values("since")
+        .first()
+        .map(created_of)
+        .transpose()?;
     let mut rows = Vec::new();
     for r in &records {
         if !show_all && !r.state.running() {
