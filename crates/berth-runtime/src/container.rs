@@ -38,6 +38,9 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     /// Pass descriptors 3..3+N on to the container.
     pub preserve_fds: u32,
+    /// A directory caching compiled seccomp profiles by content (berthd
+    /// sends the same default profile for every container).
+    pub seccomp_cache: Option<PathBuf>,
 }
 
 /// Options for [`Container::exec`].
@@ -46,6 +49,8 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// See [`CreateOptions::seccomp_cache`].
+    pub seccomp_cache: Option<PathBuf>,
 }
 
 /// A container known to a state root.
@@ -321,7 +326,7 @@ impl Container {
                 .and_then(|l| l.namespaces().as_deref())
                 .unwrap_or_default(),
         )?;
-        let seccomp = compile_seccomp(&self.state.config)?;
+        let seccomp = compile_seccomp(&self.state.config, opts.seccomp_cache.as_deref())?;
         let ctx = ExecContext {
             security: ProcessSecurity::prepare(&process, seccomp)?,
             process,
@@ -399,7 +404,10 @@ fn create_in(
         .process()
         .as_ref()
         .ok_or_else(|| Error::InvalidSpec("process is missing".into()))?;
-    let security = ProcessSecurity::prepare(process, compile_seccomp(spec)?)?;
+    let security = ProcessSecurity::prepare(
+        process,
+        compile_seccomp(spec, opts.seccomp_cache.as_deref())?,
+    )?;
     let console_socket = connect_console(opts.console_socket.as_deref())?;
     if process.terminal().unwrap_or(false) && console_socket.is_none() {
         return Err(Error::InvalidSpec(
@@ -583,12 +591,36 @@ fn cgroup_view(cgroup: &Cgroup) -> CgroupView {
     }
 }
 
-fn compile_seccomp(spec: &Spec) -> Result<Option<SeccompProgram>> {
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    seccomp
-        .map(SeccompProgram::compile)
-        .transpose()
-        .map_err(Error::from)
+fn compile_seccomp(spec: &Spec, cache: Option<&Path>) -> Result<Option<SeccompProgram>> {
+    let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    let Some(dir) = cache else {
+        return Ok(Some(SeccompProgram::compile(seccomp)?));
+    };
+    // Keyed by the profile's JSON and this library's version; a damaged
+    // entry is ignored and replaced.
+    let json = serde_json::to_vec(seccomp).unwrap_or_default();
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hasher.update(&json);
+    let key: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let path = dir.join(key);
+    if let Ok(bytes) = std::fs::read(&path) {
+        if let Ok(program) = SeccompProgram::from_bytes(&bytes) {
+            return Ok(Some(program));
+        }
+    }
+    let program = SeccompProgram::compile(seccomp)?;
+    if std::fs::create_dir_all(dir).is_ok() {
+        let _ = crate::state::write_atomically(&path, &program.to_bytes(), 0o600);
+    }
+    Ok(Some(program))
 }
 
 fn connect_console(path: Option<&Path>) -> Result<Option<OwnedFd>> {

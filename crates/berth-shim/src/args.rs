@@ -43,6 +43,9 @@ pub struct Common {
     /// Keep the process's stdin open for attach clients.
     #[arg(long)]
     pub stdin: bool,
+    /// Cache compiled seccomp profiles in this directory.
+    #[arg(long)]
+    pub seccomp_cache: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -159,7 +159,10 @@ fn prepare_run(args: &RunArgs) -> Result<Prepared> {
         ),
         None => None,
     };
-    let mut opts = CreateOptions::default();
+    let mut opts = CreateOptions {
+        seccomp_cache: common.seccomp_cache.clone(),
+        ..CreateOptions::default()
+    };
     let (container, io) = if common.tty {
         let console = stdio::console_socket(&common.dir)?;
         opts.console_socket = Some(console.path().to_path_buf());
@@ -252,7 +255,10 @@ impl Process for ExecProcess {
         let Some(spec) = self.spec.take() else {
             bail!("exec already started");
         };
-        let mut opts = ExecOptions::default();
+        let mut opts = ExecOptions {
+            seccomp_cache: self.common.seccomp_cache.clone(),
+            ..ExecOptions::default()
+        };
         let (pid, io) = if self.common.tty {
             let console = stdio::console_socket(&self.common.dir)?;
             opts.console_socket = Some(console.path().to_path_buf());

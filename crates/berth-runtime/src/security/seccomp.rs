@@ -240,6 +240,31 @@ impl SeccompProgram {
         }
     }
 
+    /// The program as bytes (flags, then the instructions in the kernel's
+    /// layout), for a cache of compiled profiles.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + self.instructions.len() * INSTRUCTION_SIZE);
+        out.extend_from_slice(&(self.flags as u64).to_le_bytes());
+        for i in self.instructions.iter() {
+            out.extend_from_slice(&i.code.to_ne_bytes());
+            out.push(i.jt);
+            out.push(i.jf);
+            out.extend_from_slice(&i.k.to_ne_bytes());
+        }
+        out
+    }
+
+    /// A program written by [`SeccompProgram::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, SeccompError> {
+        let Some((flags, program)) = bytes.split_first_chunk::<8>() else {
+            return Err(SeccompError::MalformedProgram { len: bytes.len() });
+        };
+        Ok(Self {
+            instructions: decode_program(program)?,
+            flags: u64::from_le_bytes(*flags) as libc::c_ulong,
+        })
+    }
+
     /// Number of BPF instructions, for tests and debug output.
     pub fn instruction_count(&self) -> usize {
         self.instructions.len()
@@ -677,6 +702,23 @@ mod tests {
 
     /// `close(fd)` on fds that are surely not open: unfiltered, it gives EBADF.
     const NOT_AN_FD: libc::c_long = 1000;
+
+    // ---- the cache format -------------------------------------------------
+
+    #[test]
+    fn bytes_roundtrip_and_damage_is_refused() {
+        let spec: LinuxSeccomp = serde_json::from_value(json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}))
+        .unwrap();
+        let program = SeccompProgram::compile(&spec).unwrap();
+        let bytes = program.to_bytes();
+        let back = SeccompProgram::from_bytes(&bytes).unwrap();
+        assert_eq!(back.to_bytes(), bytes);
+        assert_eq!(back.flags, program.flags);
+        assert!(SeccompProgram::from_bytes(&bytes[..bytes.len() - 3]).is_err());
+        assert!(SeccompProgram::from_bytes(&bytes[..4]).is_err());
+    }
 
     // ---- parsing: invalid strings never reach compile() ------------------
 

@@ -72,6 +72,8 @@ pub async fn launch(launch: Launch<'_>) -> Result<Ready, ApiError> {
         .arg(&launch.paths.socket)
         .arg("--dir")
         .arg(&launch.paths.dir)
+        .arg("--seccomp-cache")
+        .arg(launch.runtime_root.join("seccomp-cache"))
         .args(&launch.extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -81,6 +81,7 @@ fn create_options(args: &CreateArgs) -> CreateOptions {
         pid_file: args.pid_file.clone(),
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
+        seccomp_cache: None,
     }
 }
 
@@ -150,6 +151,7 @@ fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
         console_socket: args.console_socket.clone(),
         pid_file: args.pid_file.clone(),
         preserve_fds: args.preserve_fds,
+        seccomp_cache: None,
     };
     let pid = container.exec(process, &opts)?;
     if args.detach {
