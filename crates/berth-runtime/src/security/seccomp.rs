@@ -244,7 +244,10 @@ impl SeccompProgram {
     /// layout), for a cache of compiled profiles.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(8 + self.instructions.len() * INSTRUCTION_SIZE);
-        out.extend_from_slice(&(self.flags as u64).to_le_bytes());
+        // c_ulong is u64 here but not on every target.
+        #[allow(clippy::unnecessary_cast)]
+        let flags = self.flags as u64;
+        out.extend_from_slice(&flags.to_le_bytes());
         for i in self.instructions.iter() {
             out.extend_from_slice(&i.code.to_ne_bytes());
             out.push(i.jt);
