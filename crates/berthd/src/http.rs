@@ -105,6 +105,23 @@ pub fn channel_body(capacity: usize) -> (mpsc::Sender<Bytes>, Body) {
     (tx, StreamBody::new(stream).boxed())
 }
 
+/// A blocking `Write` into a response body channel, for blocking tasks
+/// that produce a body (save, cp, export).
+pub struct ChannelWriter(pub mpsc::Sender<Bytes>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A streamed response with a content type.
 pub fn streamed(content_type: &'static str, capacity: usize) -> (mpsc::Sender<Bytes>, Reply) {
     let (tx, body) = channel_body(capacity);

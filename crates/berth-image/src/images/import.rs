@@ -10,10 +10,7 @@ use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
 use super::{now, ImageError, Images};
-use crate::archive::{
-    Descriptor, ImageManifest, MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_LAYER_TAR,
-    MEDIA_TYPE_OCI_MANIFEST,
-};
+use crate::archive::{Descriptor, MEDIA_TYPE_OCI_LAYER_TAR};
 use crate::manifest::Platform;
 use crate::metadata::{ImageLayer, ImageRecord};
 use crate::reference::Reference;
@@ -51,41 +48,9 @@ impl Images {
             "rootfs": { "type": "layers", "diff_ids": [diff_id] },
             "history": [{ "created": created, "comment": comment }],
         });
-        let config_bytes =
-            serde_json::to_vec(&image_config).map_err(|e| ImageError::InvalidConfig {
-                digest: "(import)".into(),
-                what: e.to_string(),
-            })?;
-        let config_digest = self.blobs().put_bytes(&config_bytes)?;
-        let manifest = ImageManifest {
-            schema_version: 2,
-            media_type: Some(MEDIA_TYPE_OCI_MANIFEST.into()),
-            config: descriptor(
-                MEDIA_TYPE_OCI_CONFIG,
-                config_digest.as_str(),
-                config_bytes.len() as u64,
-            ),
-            layers: vec![layer.blob.clone()],
-        };
-        let manifest_bytes =
-            serde_json::to_vec(&manifest).map_err(|e| ImageError::InvalidConfig {
-                digest: "(import manifest)".into(),
-                what: e.to_string(),
-            })?;
-        let manifest_digest = self.blobs().put_bytes(&manifest_bytes)?;
-        let record = ImageRecord {
-            id: config_digest.to_string(),
-            manifest_digest: manifest_digest.to_string(),
-            manifest_media_type: MEDIA_TYPE_OCI_MANIFEST.into(),
-            config_size: config_bytes.len() as u64,
-            layers: vec![layer],
-            repo_digests: Vec::new(),
-            stored_at: now(),
-        };
         let tags: Vec<String> = tag.map(|t| vec![t.to_string()]).unwrap_or_default();
         let sizes = BTreeMap::from([(diff_id, layer_size)]);
-        self.commit(&record, &tags, &sizes)?;
-        Ok(record)
+        self.store_new_image(&image_config, vec![layer], &tags, &sizes)
     }
 
     /// Decompresses the input into a private file under the store's ingest

@@ -3,18 +3,16 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::header::HeaderValue;
 use hyper::{Method, StatusCode};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
 
 use super::Call;
 use crate::containers::archive::{open_in_root, path_stat, write_tar};
 use crate::containers::store::Entry;
 use crate::daemon::Daemon;
-use crate::http::{status, streamed, ApiError, ApiResult};
+use crate::http::{status, streamed, ApiError, ApiResult, ChannelWriter};
 
 /// Keeps a stopped container's rootfs mounted while alive.
 struct Mounted {
@@ -47,21 +45,6 @@ impl Drop for Mounted {
         if self.temporary && !self.entry.record().state.running() {
             self.daemon.unmount_rootfs(self.entry.dir());
         }
-    }
-}
-
-/// A blocking writer into a response channel.
-struct ChannelWriter(mpsc::Sender<Bytes>);
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Bytes::copy_from_slice(buf))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

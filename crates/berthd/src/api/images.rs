@@ -20,7 +20,9 @@ use tokio::sync::mpsc;
 use super::Call;
 use crate::containers::view::unix;
 use crate::filters::Filters;
-use crate::http::{json as json_reply, ok_json, status, streamed, ApiError, ApiResult};
+use crate::http::{
+    json as json_reply, ok_json, status, streamed, ApiError, ApiResult, ChannelWriter,
+};
 
 /// Routes `/images/...`. Image names contain `/`, so the name is
 /// everything between `images/` and the last segment.
@@ -387,30 +389,12 @@ async fn save(call: Call, name: Option<String>) -> ApiResult {
     let (tx, resp) = streamed("application/x-tar", 16);
     let images = daemon.images.clone();
     tokio::task::spawn_blocking(move || {
-        let writer = ChannelWriter { tx };
+        let writer = ChannelWriter(tx);
         if let Err(e) = images.save(&names, writer) {
             eprintln!("berthd: save: {e}");
         }
     });
     Ok(resp)
-}
-
-/// A blocking `Write` into a response body channel.
-struct ChannelWriter {
-    tx: mpsc::Sender<Bytes>,
-}
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tx
-            .blocking_send(Bytes::copy_from_slice(buf))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// `GET /images/{name}/json`.
