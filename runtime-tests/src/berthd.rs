@@ -76,30 +76,7 @@ pub fn show(what: &str, out: &Output) -> String {
     )
 }
 
-/// Pids of processes (other than us) whose command line contains `needle`.
-pub fn pids_with_cmdline(needle: &str) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    let mut pids = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return pids;
-    };
-    for e in entries.filter_map(|e| e.ok()) {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        // Zombies have an empty cmdline: they are no leak of ours.
-        if String::from_utf8_lossy(&cmd).contains(needle) {
-            pids.push(pid);
-        }
-    }
-    pids
-}
+pub use crate::cleanup::pids_with_cmdline;
 
 /// Mount points at or under `dir` (from /proc/self/mountinfo), deepest first.
 pub fn mounts_under(dir: &Path) -> Vec<String> {

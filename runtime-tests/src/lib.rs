@@ -3,6 +3,7 @@
 //! even when a test fails (Drop guards).
 
 pub mod berthd;
+pub mod cleanup;
 pub mod registry;
 
 use std::path::{Path, PathBuf};

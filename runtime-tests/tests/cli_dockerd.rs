@@ -15,6 +15,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use runtime_tests::cleanup::{kill, kill_all, pids_with_cmdline, unmount_under};
 use runtime_tests::{berth_bin, fixture, unique_id};
 
 /// Per-command time limit (seconds), enforced with coreutils `timeout`.
@@ -44,45 +45,6 @@ fn sh_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-fn kill(pid: i32, sig: i32) {
-    // SAFETY: plain kill(2) on a pid we found; errors (ESRCH) are ignored.
-    unsafe {
-        libc::kill(pid, sig);
-    }
-}
-
-fn alive(pid: i32) -> bool {
-    // A zombie still has /proc/PID but its state is Z: treat it as gone.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .split_whitespace()
-                .next();
-            !matches!(state, Some("Z") | Some("X"))
-        }
-        Err(_) => false,
-    }
-}
-
-/// Pids (not ours) whose command line mentions `needle`.
-fn pids_with_cmdline(needle: &str) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let pid = e.file_name().to_string_lossy().parse::<i32>().ok()?;
-            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
-            (pid != me && String::from_utf8_lossy(&cmd).contains(needle)).then_some(pid)
-        })
-        .collect()
-}
-
 /// Pids in a cgroup whose path has a component `name`.
 fn pids_in_cgroup_named(name: &str) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -100,37 +62,6 @@ fn pids_in_cgroup_named(name: &str) -> Vec<i32> {
             hit.then_some(pid)
         })
         .collect()
-}
-
-/// SIGKILLs `pids` and waits (bounded) until they are gone.
-fn kill_all(pids: &[i32]) {
-    for &p in pids {
-        kill(p, libc::SIGKILL);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pids.iter().any(|&p| alive(p)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Lazily unmounts everything mounted under `prefix`, deepest first.
-fn unmount_under(prefix: &Path) {
-    let prefix = path_str(prefix);
-    for _ in 0..5 {
-        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let points: Vec<String> = info
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .map(|p| p.replace("\\040", " "))
-            .filter(|p| p == prefix || p.starts_with(&format!("{prefix}/")))
-            .collect();
-        if points.is_empty() {
-            return;
-        }
-        for p in points.iter().rev() {
-            let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
-        }
-    }
 }
 
 /// rmdir cgroup directories named `name` (under the root or one

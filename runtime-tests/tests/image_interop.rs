@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use runtime_tests::cleanup::{kill, kill_all, pids_with_cmdline, unmount_under};
 use runtime_tests::registry::Registry;
 use runtime_tests::{berth_bin, fixture, unique_id, workspace_root};
 use serde_json::Value;
@@ -46,29 +47,6 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-fn kill(pid: i32, sig: i32) {
-    // SAFETY: plain kill(2) on a pid we found; errors (ESRCH) are ignored.
-    unsafe {
-        libc::kill(pid, sig);
-    }
-}
-
-fn alive(pid: i32) -> bool {
-    // A zombie still has /proc/PID but its state is Z: treat it as gone.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .split_whitespace()
-                .next();
-            !matches!(state, Some("Z") | Some("X"))
-        }
-        Err(_) => false,
-    }
-}
-
 fn all_pids() -> Vec<i32> {
     let me = std::process::id() as i32;
     std::fs::read_dir("/proc")
@@ -77,18 +55,6 @@ fn all_pids() -> Vec<i32> {
         .flatten()
         .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
         .filter(|&p| p != me)
-        .collect()
-}
-
-/// Pids (not ours) whose command line mentions `needle`.
-fn pids_with_cmdline(needle: &str) -> Vec<i32> {
-    all_pids()
-        .into_iter()
-        .filter(|p| {
-            std::fs::read(format!("/proc/{p}/cmdline"))
-                .map(|c| text(&c).contains(needle))
-                .unwrap_or(false)
-        })
         .collect()
 }
 
@@ -107,37 +73,6 @@ fn pids_in_cgroups_named(names: &[String]) -> Vec<i32> {
             })
         })
         .collect()
-}
-
-/// SIGKILLs `pids` and waits (bounded) until they are gone.
-fn kill_all(pids: &[i32]) {
-    for &p in pids {
-        kill(p, libc::SIGKILL);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pids.iter().any(|&p| alive(p)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Lazily unmounts everything mounted under `prefix`, deepest first.
-fn unmount_under(prefix: &Path) {
-    let prefix = path_str(prefix);
-    for _ in 0..5 {
-        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let points: Vec<String> = info
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .map(|p| p.replace("\\040", " "))
-            .filter(|p| p == prefix || p.starts_with(&format!("{prefix}/")))
-            .collect();
-        if points.is_empty() {
-            return;
-        }
-        for p in points.iter().rev() {
-            let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
-        }
-    }
 }
 
 /// rmdir, bottom-up, every cgroup directory whose name is in `names`
