@@ -30,7 +30,7 @@ die() { log "error: $*"; exit 1; }
 if pgrep qemu >/dev/null && [ "${BENCH_ALLOW_QEMU:-0}" != 1 ]; then
     die "a qemu VM is running (pgrep qemu); its noise would skew the numbers (BENCH_ALLOW_QEMU=1 to go on)"
 fi
-for c in docker-registry skopeo curl sha256sum gzip pigz tar python3 jq docker dockerd podman; do
+for c in docker-registry skopeo curl sha256sum gzip pigz tar python3 jq docker dockerd podman mkfs.ext4; do
     command -v "$c" >/dev/null || die "$c is not installed"
 done
 
@@ -110,6 +110,7 @@ cleanup() {
     stop_daemon
     stop_pid "$REG_PID"
     kill_cmdline "$WORK"
+    drop_fs
     umount_under "$WORK"
     rm -rf "$WORK"
     remove_cgroups
@@ -143,7 +144,7 @@ wait_docker_api() {
 }
 
 start_berthd() {
-    DAEMON_DIR=$(mktemp -d "$WORK/bd-XXXX")
+    DAEMON_DIR=$(mktemp -d "$FS/bd-XXXX")
     "$BERTHD" --data-root "$DAEMON_DIR/data" --exec-root "$DAEMON_DIR/run" \
         -H "unix://$DAEMON_DIR/b.sock" >"$DAEMON_DIR/berthd.log" 2>&1 &
     DAEMON_PID=$!
@@ -152,7 +153,7 @@ start_berthd() {
 }
 
 start_dockerd() {
-    DAEMON_DIR=$(mktemp -d "$WORK/dd-XXXX")
+    DAEMON_DIR=$(mktemp -d "$FS/dd-XXXX")
     CG_NAME=berth-pbench-$$-$RANDOM
     CG_NAMES+=("$CG_NAME")
     mkdir -p "$DAEMON_DIR/data" "$DAEMON_DIR/exec"
@@ -168,20 +169,44 @@ start_dockerd() {
     wait_docker_api "$DAEMON_HOST"
 }
 
+# Every run writes into a filesystem made for it: a loop-mounted ext4 made
+# fresh each time. On a reused filesystem, ext4 walks past the inodes the
+# previous run freed (it won't reuse them for a few minutes), which made the
+# system time of a run depend on what ran before it.
+# The loop device uses direct I/O on its backing file, so the data is not
+# cached (and copied) twice.
+FS=$WORK/fs LOOP_DEV=
+fresh_fs() {
+    truncate -s 8G "$WORK/fs.img"
+    mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$WORK/fs.img"
+    mkdir -p "$FS"
+    LOOP_DEV=$(losetup --direct-io=on -f --show "$WORK/fs.img")
+    mount "$LOOP_DEV" "$FS"
+}
+drop_fs() {
+    umount_under "$FS"
+    [ -z "$LOOP_DEV" ] || losetup -d "$LOOP_DEV" 2>/dev/null || true
+    LOOP_DEV=
+    rm -f "$WORK/fs.img"
+}
+
 # One timed, cold pull by $1; prints "seconds seconds_with_sync cpu_seconds".
-# Untimed: making the fresh data root / daemon before, and removing it after.
+# Untimed: making the fresh filesystem, data root and daemon before, and
+# removing them after.
 run_one() {
     local tool=$1 dir t0 t1 t2 cpu0 cpu1 cpu
+    fresh_fs
     sync
     case $tool in
     image-tool)
-        dir=$WORK/it-root
+        dir=$FS/it-root
         t0=$(now)
         /usr/bin/time -f '%U %S' -o "$WORK/time.out" \
             "$IMAGE_TOOL" "$dir" pull "$REF" >"$WORK/tool.out" 2>&1 \
             || { cat "$WORK/tool.out" >&2; die "image-tool pull failed"; }
         t1=$(now); sync; t2=$(now)
         cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/time.out")
+        log "$tool CPU: $(awk '{ printf "user %.2fs, system %.2fs", $1, $2 }' "$WORK/time.out")"
         grep -q "^pulled .* $MANIFEST_DIGEST" "$WORK/tool.out" || die "image-tool pulled something else: $(tail -1 "$WORK/tool.out")"
         umount_under "$dir"; rm -rf "$dir"
         ;;
@@ -197,7 +222,7 @@ run_one() {
         stop_daemon
         ;;
     podman)
-        dir=$WORK/podman
+        dir=$FS/podman
         mkdir -p "$dir/tmp"
         t0=$(now)
         /usr/bin/time -f '%U %S' -o "$WORK/time.out" \
@@ -207,10 +232,11 @@ run_one() {
             || { cat "$WORK/tool.out" >&2; die "podman pull failed"; }
         t1=$(now); sync; t2=$(now)
         cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/time.out")
+        log "$tool CPU: $(awk '{ printf "user %.2fs, system %.2fs", $1, $2 }' "$WORK/time.out")"
         umount_under "$dir"; rm -rf "$dir"
         ;;
     skopeo)
-        dir=$WORK/skopeo
+        dir=$FS/skopeo
         t0=$(now)
         /usr/bin/time -f '%U %S' -o "$WORK/time.out" \
             skopeo --insecure-policy copy -q --src-tls-verify=false \
@@ -218,11 +244,13 @@ run_one() {
             || { cat "$WORK/tool.out" >&2; die "skopeo copy failed"; }
         t1=$(now); sync; t2=$(now)
         cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/time.out")
+        log "$tool CPU: $(awk '{ printf "user %.2fs, system %.2fs", $1, $2 }' "$WORK/time.out")"
         rm -rf "$dir"
         ;;
     *) die "unknown tool $tool" ;;
     esac
     sync
+    drop_fs
     echo "$(elapsed "$t0" "$t1") $(elapsed "$t0" "$t2") $cpu"
 }
 
@@ -311,11 +339,22 @@ pigz_seq() { local f; for f in "${LAYER_FILES[@]}"; do pigz -dc "$f" >/dev/null;
 untar_seq() {
     local f i=0
     for f in "${LAYER_FILES[@]}"; do
-        i=$((i + 1)); mkdir -p "$WORK/untar/$i"
-        pigz -dc "$f" | tar -x --numeric-owner -C "$WORK/untar/$i"
+        i=$((i + 1)); mkdir -p "$FS/untar/$i"
+        pigz -dc "$f" | tar -x --numeric-owner -C "$FS/untar/$i"
     done
     sync
-    rm -rf "$WORK/untar"
+}
+# Each rep of the untar row gets its own fresh filesystem too (untimed).
+ref_untar() {
+    local r t0 t1 out=""
+    for r in $(seq 1 "$REPS"); do
+        fresh_fs; sync
+        t0=$(now); untar_seq; t1=$(now)
+        drop_fs
+        out+="$(elapsed "$t0" "$t1") "
+    done
+    RT["pigz -dc \\| tar -x, then sync"]=$out
+    log "reference untar: $out"
 }
 if [ "$REFS" = 1 ]; then
     ref_cmd "curl, layers one by one" curl_seq
@@ -324,7 +363,7 @@ if [ "$REFS" = 1 ]; then
     ref_cmd "gzip -dc (1 core)" gunzip_seq
     ref_cmd "pigz -dc" pigz_seq
     ref_cmd "pigz -dc \\| sha256sum (DiffIDs)" diffid_seq
-    ref_cmd "pigz -dc \\| tar -x, then sync" untar_seq
+    ref_untar
 fi
 
 # ------------------------------------------------------------------ report
@@ -355,7 +394,7 @@ cat <<EOF
 - berth: git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || echo ' + uncommitted changes'), release build
 - image: \`rootfs-fixtures/large.sh\` ($(basename "$LARGE")), $NLAYERS layers, $(awk -v b="$GZ_BYTES" 'BEGIN { printf "%.1f", b / 1e6 }') MB gzipped, $(awk -v b="$TAR_BYTES" 'BEGIN { printf "%.1f", b / 1e6 }') MB of layer tars
 - registry: docker-registry $(docker-registry --version 2>/dev/null | awk '{ print $3 }') on 127.0.0.1, filesystem storage, blobs in the page cache
-- data roots under $(dirname "$WORK") ($(stat -f -c %T "$WORK")); every run starts from an empty root (a fresh daemon for berthd/dockerd)
+- data roots on a fresh ext4 for every run (an 8 GiB image made with mkfs.ext4, loop-mounted with direct I/O, under $(dirname "$WORK")); every run starts from an empty root (a fresh daemon for berthd/dockerd)
 - $REPS runs per tool, tools interleaved (order rotates); median, with min-max
 
 | tool | median s | min-max s | median s incl. \`sync\` | compressed MB/s | unpacked MB/s | CPU s | time vs docker |

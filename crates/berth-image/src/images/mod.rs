@@ -357,7 +357,7 @@ impl Images {
     /// moves it into place. Returns the bytes of file content.
     fn unpack_verified(
         &self,
-        mut reader: impl BufRead,
+        mut reader: impl BufRead + Send,
         layer: &ImageLayer,
     ) -> Result<u64, ImageError> {
         let head = reader.fill_buf().map_err(|e| ImageError::Unpack {

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 
 use super::progress::{Progress, ProgressKind, ProgressSink};
 use super::{now, ImageError, Images};
@@ -199,6 +199,8 @@ impl Images {
                 todo.push(layer);
             }
         }
+        // Largest first: a big layer started last would finish alone.
+        todo.sort_by_key(|l| std::cmp::Reverse(l.blob.size));
         let next = AtomicUsize::new(0);
         let cancel = AtomicBool::new(false);
         let results = Mutex::new(BTreeMap::new());
@@ -208,19 +210,35 @@ impl Images {
             n => n,
         }
         .min(todo.len().max(1));
+        // A flusher starts each finished layer's writeback while the
+        // workers go on inflating: the syncfs before the image is recorded
+        // then has little left to wait for. In the workers themselves, a
+        // syncfs would also wait for the others' dirty pages and stall them.
+        let (layer_done, flush_requests) = mpsc::channel::<()>();
         std::thread::scope(|scope| {
+            scope.spawn(move || {
+                while flush_requests.recv().is_ok() {
+                    while flush_requests.try_recv().is_ok() {}
+                    // An error here shows again in the final, checked sync.
+                    let _ = self.snapshots.sync();
+                }
+            });
+            let (todo, next, cancel) = (&todo, &next, &cancel);
+            let (results, first_error) = (&results, &first_error);
             for _ in 0..workers {
-                scope.spawn(|| loop {
+                let layer_done = layer_done.clone();
+                scope.spawn(move || loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(layer) = todo.get(i) else { break };
                     if cancel.load(Ordering::Relaxed) {
                         break;
                     }
-                    match self.fetch_layer(session, layer, progress, &cancel) {
+                    match self.fetch_layer(session, layer, progress, cancel) {
                         Ok(size) => {
                             if let Ok(mut r) = results.lock() {
                                 r.insert(layer.diff_id.clone(), size);
                             }
+                            let _ = layer_done.send(());
                         }
                         Err(e) => {
                             cancel.store(true, Ordering::Relaxed);
@@ -232,6 +250,7 @@ impl Images {
                     }
                 });
             }
+            drop(layer_done);
         });
         if let Some(e) = first_error.into_inner().ok().flatten() {
             return Err(e);

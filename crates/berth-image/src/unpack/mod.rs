@@ -27,6 +27,7 @@
 //! image config's `rootfs.diff_ids`).
 
 mod fsops;
+mod read_ahead;
 #[cfg(test)]
 mod tests;
 
@@ -44,6 +45,7 @@ use nix::unistd::{Gid, Uid};
 use sha2::{Digest, Sha256};
 
 use fsops::Root;
+use read_ahead::ReadAhead;
 
 /// The xattr overlayfs reads to make a directory opaque.
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
@@ -205,19 +207,30 @@ fn sys(entry: &str, op: &'static str, e: Errno) -> UnpackError {
 /// refused. The whole uncompressed stream is read, so the returned
 /// `diff_id` is the layer's DiffID.
 pub fn unpack_layer(
-    reader: impl Read,
+    reader: impl Read + Send,
     snapshot_dir: &Path,
     compression: Compression,
 ) -> Result<UnpackStats, UnpackError> {
-    let stream_err = |after: Option<String>| move |source| UnpackError::Stream { after, source };
-    let decoder: Box<dyn Read + '_> = match compression {
+    let decoder: Box<dyn Read + Send + '_> = match compression {
         Compression::None => Box::new(reader),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
         Compression::Zstd => {
-            Box::new(zstd::stream::read::Decoder::new(reader).map_err(stream_err(None))?)
+            Box::new(zstd::stream::read::Decoder::new(reader).map_err(|source| {
+                UnpackError::Stream {
+                    after: None,
+                    source,
+                }
+            })?)
         }
     };
-    let mut digest = DiffIdReader::new(decoder);
+    // Inflating on a helper thread while this one hashes and writes.
+    std::thread::scope(|scope| unpack_tar(ReadAhead::spawn(scope, decoder), snapshot_dir))
+}
+
+/// Applies an uncompressed layer tar.
+fn unpack_tar(tar: impl Read, snapshot_dir: &Path) -> Result<UnpackStats, UnpackError> {
+    let stream_err = |after: Option<String>| move |source| UnpackError::Stream { after, source };
+    let mut digest = DiffIdReader::new(tar);
     let root = Root::open(snapshot_dir).map_err(|e| UnpackError::Snapshot {
         path: snapshot_dir.to_path_buf(),
         source: e.into(),
