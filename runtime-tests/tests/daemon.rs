@@ -1291,3 +1291,91 @@ fn harness_cleans_up_after_itself() {
     assert!(berth_cgroups_named(&id).is_empty(), "cgroups left for {id}");
     assert!(!dir.exists(), "{} left", dir.display());
 }
+
+/// Opens a hijacked attach on berthd's socket by hand (as a client that
+/// leaves detach keys to the daemon would) and reads past the `101`.
+fn raw_attach(d: &Berthd, id: &str, query: &str) -> std::os::unix::net::UnixStream {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).expect("connect to berthd");
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    write!(
+        s,
+        "POST /v1.44/containers/{id}/attach?{query} HTTP/1.1\r\nHost: berthd\r\n\
+         Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+    )
+    .expect("send the attach request");
+    let mut reader = BufReader::new(s.try_clone().expect("clone the stream"));
+    let mut status = String::new();
+    reader.read_line(&mut status).expect("read the status line");
+    assert!(status.contains(" 101 "), "attach answered {status:?}");
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read a header");
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+    }
+    s
+}
+
+/// Detach keys on the daemon's side: the attach stream watches its input
+/// for `detachKeys` (a TTY attach only), closes at the sequence without
+/// passing it on, and the container goes on running. Bad keys get a 400.
+#[test]
+fn daemon_detaches_on_detach_keys() {
+    use std::io::{Read, Write};
+    let d = Berthd::start();
+    let c = d.client(Cli::Docker);
+    let id = c
+        .ok(&["run", "-d", "-it", "busybox", "sh"])
+        .trim()
+        .to_string();
+    let mut s = raw_attach(&d, &id, "stream=1&stdin=1&stdout=1&stderr=1&detachKeys=q,z");
+    // A false start (q then another key) is passed on, then the real
+    // sequence ends the stream.
+    s.write_all(b"echo qa; echo t\"\"wo\n")
+        .expect("type into the attach");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !text(&seen).contains("two") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => panic!(
+                "the stream ended before the shell answered: {}",
+                text(&seen)
+            ),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert!(
+        text(&seen).contains("\nqa\r"),
+        "the false start is passed on: {:?}",
+        text(&seen)
+    );
+    s.write_all(b"qz").expect("type the detach keys");
+    let read = s.read_to_end(&mut seen);
+    assert!(
+        read.is_ok(),
+        "the stream ends cleanly at the detach keys: {read:?}"
+    );
+    wait_status(&c, &id, "running");
+    assert_eq!(c.inspect("{{.State.Running}}", &id), "true");
+    // The container's terminal still works for the next attach.
+    let mut again = raw_attach(&d, &id, "stream=1&stdin=1&stdout=1&stderr=1");
+    again.write_all(b"exit 7\n").expect("type exit");
+    let _ = again.read_to_end(&mut Vec::new());
+    wait_status(&c, &id, "exited");
+    assert_eq!(c.inspect("{{.State.ExitCode}}", &id), "7");
+
+    let id2 = c
+        .ok(&["run", "-d", "-it", "busybox", "sh"])
+        .trim()
+        .to_string();
+    let (code, body) = d.curl(
+        "POST",
+        &format!("/containers/{id2}/attach?stream=1&stdin=1&detachKeys=alt-q"),
+        None,
+    );
+    assert_eq!(code, 400, "bad detach keys: {body}");
+    assert!(body.contains("invalid detach keys"), "{body}");
+    c.ok(&["rm", "-f", &id2]);
+}

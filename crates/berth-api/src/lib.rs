@@ -10,8 +10,11 @@
 //!   `attach` and `exec`.
 //! - [`stdcopy`]: the multiplexed stdout/stderr framing of logs and
 //!   attach streams without a TTY.
+//! - [`detach_keys`]: docker's `--detach-keys` format and a detector for
+//!   the sequence in an input stream.
 
 pub mod client;
+pub mod detach_keys;
 pub mod error;
 pub mod hijack;
 pub mod host;

@@ -344,6 +344,7 @@ pub async fn attach(call: Call, id: &str) -> ApiResult {
     let record = entry.record();
     let q = &call.query;
     let (stdin, stdout, stderr) = (q.bool("stdin"), q.bool("stdout"), q.bool("stderr"));
+    let escape = hijack::escape_for(record.tty(), stdin, q.get("detachKeys").unwrap_or(""))?;
     let content_type = if record.tty() {
         RAW_STREAM
     } else {
@@ -372,7 +373,7 @@ pub async fn attach(call: Call, id: &str) -> ApiResult {
                 let _ = ack.send(());
             }
             if let Ok(stream) = stream {
-                hijack::splice(client, stream, async {}).await;
+                hijack::splice(client, stream, escape, async {}).await;
             }
         },
     ))

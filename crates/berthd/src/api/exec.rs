@@ -36,6 +36,10 @@ pub async fn start(call: Call, id: &str) -> ApiResult {
         serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
     };
+    let cfg = &session.config;
+    let attach_stdin = cfg["AttachStdin"].as_bool().unwrap_or(false);
+    let keys = cfg["DetachKeys"].as_str().unwrap_or("");
+    let escape = hijack::escape_for(session.tty(), attach_stdin, keys)?;
     let paths = daemon.launch_exec(&session).await?;
     if options["Detach"].as_bool().unwrap_or(false) {
         daemon.start_exec(&session, &paths).await?;
@@ -44,7 +48,7 @@ pub async fn start(call: Call, id: &str) -> ApiResult {
     }
     let cfg = &session.config;
     let (stdin, stdout, stderr) = (
-        cfg["AttachStdin"].as_bool().unwrap_or(false),
+        attach_stdin,
         cfg["AttachStdout"].as_bool().unwrap_or(true),
         cfg["AttachStderr"].as_bool().unwrap_or(true),
     );
@@ -74,7 +78,12 @@ pub async fn start(call: Call, id: &str) -> ApiResult {
                 return;
             }
             // The exit code is recorded before the client sees the stream end.
-            hijack::splice(client, attach, daemon.finish_exec(&session, &paths)).await;
+            let ended =
+                hijack::splice(client, attach, escape, daemon.finish_exec(&session, &paths)).await;
+            if ended == hijack::Ended::Detached {
+                // The process goes on; its exit is still recorded.
+                daemon.finish_exec(&session, &paths).await;
+            }
         },
     ))
 }

@@ -10,7 +10,9 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-use crate::http::{empty, Reply};
+use berth_api::detach_keys::{self, EscapeDetector};
+
+use crate::http::{empty, ApiError, Reply};
 
 /// Docker's stream content types.
 pub const RAW_STREAM: &str = "application/vnd.docker.raw-stream";
@@ -56,12 +58,28 @@ pub fn switching_protocols(content_type: &'static str) -> Reply {
     resp
 }
 
+/// How a spliced stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The shim's side ended: the process exited.
+    Output,
+    /// The client typed the detach keys: the process goes on.
+    Detached,
+}
+
 /// Splices a client and a shim attach stream: client bytes go to the
 /// shim (its EOF closes the process's stdin), shim bytes to the client.
 /// Returns when the shim's side ends (the process exited), after
 /// `before_close` ran, so a client that sees the end can rely on what
-/// `before_close` recorded (an exec's exit code).
-pub async fn splice<C, F>(client: C, shim: UnixStream, before_close: F)
+/// `before_close` recorded (an exec's exit code). With `escape`, the
+/// client's input is watched for the detach keys: they end the splice at
+/// once, without forwarding them and without running `before_close`.
+pub async fn splice<C, F>(
+    client: C,
+    shim: UnixStream,
+    escape: Option<EscapeDetector>,
+    before_close: F,
+) -> Ended
 where
     C: AsyncRead + AsyncWrite + Unpin,
     F: Future<Output = ()>,
@@ -69,15 +87,27 @@ where
     let (mut client_r, mut client_w) = tokio::io::split(client);
     let (mut shim_r, mut shim_w) = shim.into_split();
     let to_shim = async {
+        let mut escape = escape;
         let mut buf = vec![0u8; 32 * 1024];
+        let mut out = Vec::with_capacity(buf.len());
         loop {
-            match client_r.read(&mut buf).await {
+            let n = match client_r.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if shim_w.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
+                Ok(n) => n,
+            };
+            out.clear();
+            let detached = match escape.as_mut() {
+                Some(detector) => detector.scan(&buf[..n], &mut out),
+                None => {
+                    out.extend_from_slice(&buf[..n]);
+                    false
                 }
+            };
+            if shim_w.write_all(&out).await.is_err() {
+                break;
+            }
+            if detached {
+                return;
             }
         }
         let _ = shim_w.shutdown().await;
@@ -87,10 +117,24 @@ where
     let to_client = async {
         let _ = tokio::io::copy(&mut shim_r, &mut client_w).await;
     };
-    tokio::select! {
-        _ = to_shim => {}
-        _ = to_client => {}
+    let ended = tokio::select! {
+        () = to_shim => Ended::Detached,
+        () = to_client => Ended::Output,
+    };
+    if ended == Ended::Output {
+        before_close.await;
     }
-    before_close.await;
     let _ = client_w.shutdown().await;
+    ended
+}
+
+/// The detector for an attach's detach keys (`detachKeys`, or an exec's
+/// `DetachKeys`): only with a TTY and stdin, as in docker, where a stream
+/// without a TTY may carry any bytes at all.
+pub fn escape_for(tty: bool, stdin: bool, keys: &str) -> Result<Option<EscapeDetector>, ApiError> {
+    if !(tty && stdin) {
+        return Ok(None);
+    }
+    let keys = detach_keys::parse(keys).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Some(EscapeDetector::new(keys)))
 }

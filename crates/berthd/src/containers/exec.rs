@@ -66,7 +66,7 @@ impl ExecSession {
             "OpenStdout": self.config["AttachStdout"].as_bool().unwrap_or(false),
             "CanRemove": false,
             "ContainerID": self.container_id,
-            "DetachKeys": "",
+            "DetachKeys": self.config["DetachKeys"].as_str().unwrap_or(""),
             "Pid": s.pid,
         })
     }
