@@ -604,3 +604,88 @@ fn rmi_after_pull_frees_everything() {
     assert_no_image(&images);
     assert!(images.blobs().list().unwrap().is_empty());
 }
+
+/// A tmpfs of a given size, unmounted on drop (also on a panic).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(mib: usize) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={mib}m,mode=0700"))
+            .arg("berth-test-small-disk")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount a {mib} MiB tmpfs");
+        SmallDisk { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn grow(&self, mib: usize) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={mib}m")])
+            .arg(self.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "grow the tmpfs to {mib} MiB");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        runtime_tests::cleanup::unmount_under(self.dir.path());
+    }
+}
+
+/// A disk that fills up mid-pull: the error says so, in words a user acts
+/// on, and nothing half-made is left (no image, no partial blob or
+/// snapshot); with room again, the same pull completes.
+#[test]
+fn a_full_disk_fails_the_pull_cleanly() {
+    let registry = Registry::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    // 4 layers of 12 MiB incompressible data: about 48 MiB of blobs and
+    // 48 MiB of snapshots, which a 40 MiB disk cannot hold.
+    let layout = build_big_layout(work.path(), 4, 12);
+    registry
+        .skopeo_copy_with(
+            &format!("oci:{}:big", layout.display()),
+            &registry.docker_ref("big:latest"),
+            &["--preserve-digests"],
+        )
+        .unwrap();
+    let r = reference(&registry, "big:latest");
+    let disk = SmallDisk::mount(40);
+    let root = disk.path().join("root");
+
+    let images = open_images(&root);
+    let err = images
+        .pull(&r, &PullOptions::default(), &no_progress)
+        .unwrap_err();
+    let text = err.to_string();
+    eprintln!("the error: {text}");
+    assert!(matches!(err, ImageError::DiskFull { .. }), "{err:?}");
+    assert!(
+        text.contains("no space left on device") && text.contains(&root.display().to_string()),
+        "the error names the cause and the place: {text}"
+    );
+    assert_no_image(&images);
+    drop(images);
+    assert_consistent(&root);
+
+    disk.grow(256);
+    let images = open_images(&root);
+    images
+        .pull(&r, &PullOptions::default(), &no_progress)
+        .expect("the pull completes once there is room");
+    assert_eq!(images.list().unwrap().len(), 1);
+    drop(images);
+    assert_consistent(&root);
+}

@@ -69,6 +69,16 @@ impl Images {
         upper: &Path,
         opts: &CommitOptions,
     ) -> Result<ImageRecord, ImageError> {
+        self.commit_container_unmapped(parent, upper, opts)
+            .map_err(|e| e.or_disk_full(self.root()))
+    }
+
+    fn commit_container_unmapped(
+        &self,
+        parent: &ImageRecord,
+        upper: &Path,
+        opts: &CommitOptions,
+    ) -> Result<ImageRecord, ImageError> {
         let (mut spool, diff_id, size) = self.spool_upper(upper)?;
         if !self.blobs().contains(&diff_id)? {
             let mut blob = self.blobs().writer(&diff_id, Some(size))?;

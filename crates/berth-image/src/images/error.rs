@@ -1,6 +1,9 @@
 //! Errors of the image service, worded as Docker words them where a user
 //! sees them (`No such image`, `conflict: unable to remove ...`).
 
+use std::io;
+use std::path::{Path, PathBuf};
+
 use crate::archive::ArchiveError;
 use crate::manifest::ManifestError;
 use crate::metadata::MetadataError;
@@ -57,4 +60,41 @@ pub enum ImageError {
     /// propagated.
     #[error("internal error: a layer worker failed: {0}")]
     Worker(String),
+    /// The filesystem under the image root is full (or over quota). What
+    /// had been written for the operation was removed again.
+    #[error("no space left on device under {}: {source}", root.display())]
+    DiskFull {
+        root: PathBuf,
+        #[source]
+        source: Box<ImageError>,
+    },
+}
+
+impl ImageError {
+    /// This error, as [`ImageError::DiskFull`] if a full disk caused it
+    /// (ENOSPC or EDQUOT anywhere in its chain of sources).
+    pub fn or_disk_full(self, root: &Path) -> ImageError {
+        if matches!(self, ImageError::DiskFull { .. }) || !caused_by_full_disk(&self) {
+            return self;
+        }
+        ImageError::DiskFull {
+            root: root.to_path_buf(),
+            source: Box::new(self),
+        }
+    }
+}
+
+fn caused_by_full_disk(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let errno = e
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+            .or_else(|| e.downcast_ref::<nix::errno::Errno>().map(|n| *n as i32));
+        if matches!(errno, Some(libc::ENOSPC | libc::EDQUOT)) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }

@@ -27,6 +27,17 @@ impl Images {
         config: Option<Value>,
         comment: &str,
     ) -> Result<ImageRecord, ImageError> {
+        self.import_unmapped(tar, tag, config, comment)
+            .map_err(|e| e.or_disk_full(self.root()))
+    }
+
+    fn import_unmapped(
+        &self,
+        tar: impl Read,
+        tag: Option<&Reference>,
+        config: Option<Value>,
+        comment: &str,
+    ) -> Result<ImageRecord, ImageError> {
         let (spool, diff_id, size) = self.spool_uncompressed(tar)?;
         let mut blob = spool;
         let mut writer = self.blobs().writer(&diff_id, Some(size))?;

@@ -293,6 +293,11 @@ impl Images {
     /// Loads a `docker save` tar or an OCI layout directory, unpacks the
     /// layers and records the images with their tags.
     pub fn load(&self, path: &Path) -> Result<Vec<ImageSummary>, ImageError> {
+        self.load_unmapped(path)
+            .map_err(|e| e.or_disk_full(self.root()))
+    }
+
+    fn load_unmapped(&self, path: &Path) -> Result<Vec<ImageSummary>, ImageError> {
         let loaded = if path.is_dir() {
             archive::load_oci_layout(path, &self.blobs, None)?
         } else {

@@ -59,6 +59,16 @@ impl Images {
         options: &PullOptions,
         progress: ProgressSink,
     ) -> Result<PullOutcome, ImageError> {
+        self.pull_unmapped(reference, options, progress)
+            .map_err(|e| e.or_disk_full(self.root()))
+    }
+
+    fn pull_unmapped(
+        &self,
+        reference: &Reference,
+        options: &PullOptions,
+        progress: ProgressSink,
+    ) -> Result<PullOutcome, ImageError> {
         let session = self
             .registry()
             .session(reference, options.credentials.clone(), false)?;
