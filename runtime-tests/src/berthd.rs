@@ -249,6 +249,18 @@ impl Berthd {
             .unwrap_or(0)
     }
 
+    /// berthd's resident set size (VmRSS), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -53,7 +53,7 @@ both_clients!(
     events_for_a_run,
     stats_no_stream,
     bad_input,
-    run_rm_100_times_leaks_nothing,
+    run_rm_1000_times_leaks_nothing,
 );
 
 // ------------------------------------------------------------------ helpers
@@ -1131,16 +1131,24 @@ fn bad_input(c: &Client) {
     );
 }
 
-/// Scenario 12: 100 × run --rm: no mounts, cgroups, shims or descriptors left.
-fn run_rm_100_times_leaks_nothing(c: &Client) {
+/// Scenario 12: 1000 × run --rm: no mounts, cgroups, namespaces, shims or
+/// descriptors left, and berthd's memory does not grow with the count.
+fn run_rm_1000_times_leaks_nothing(c: &Client) {
+    const RUNS: usize = 1000;
+    /// Runs after which berthd's heap is taken as warmed up.
+    const WARM_UP: usize = 100;
     let who = c.name();
     let d = c.d;
     // One warm-up run so lazily opened descriptors are counted in `before`.
     c.ok(&["run", "--rm", "busybox", "true"]);
     std::thread::sleep(Duration::from_millis(300));
     let fds_before = d.fd_count();
+    let mut rss_warm = 0;
     let mut short_ids = Vec::new();
-    for i in 0..100 {
+    for i in 0..RUNS {
+        if i == WARM_UP {
+            rss_warm = d.rss_kib();
+        }
         let args = ["run", "--rm", "busybox", "hostname"];
         let out = c.run(&args);
         assert!(
@@ -1156,19 +1164,33 @@ fn run_rm_100_times_leaks_nothing(c: &Client) {
         );
         short_ids.push(h);
     }
+    let rss_end = d.rss_kib();
+    eprintln!(
+        "[{who}] berthd RSS: {rss_warm} KiB after {WARM_UP} runs, {rss_end} KiB after {RUNS}"
+    );
+    // 900 runs: a leak of even 2 KiB per run would show.
+    assert!(
+        rss_end < rss_warm + 1024,
+        "[{who}] berthd grew from {rss_warm} KiB to {rss_end} KiB over {} runs",
+        RUNS - WARM_UP
+    );
     let left = c.ok(&["ps", "-aq"]);
     assert!(
         left.trim().is_empty(),
-        "[{who}] ps -aq after 100 run --rm: {left:?}"
+        "[{who}] ps -aq after {RUNS} run --rm: {left:?}"
     );
     // Cleanup after --rm is asynchronous in docker; give it a bounded moment.
     let mut leaks = String::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         leaks.clear();
-        let mounts = mounts_under(&d.data_root());
-        if !mounts.is_empty() {
-            leaks += &format!("mounts under the data root: {mounts:#?}\n");
+        for root in [d.data_root(), d.exec_root()] {
+            // Rootfs overlays, and namespace files bind-mounted to keep a
+            // namespace alive, would both show here.
+            let mounts = mounts_under(&root);
+            if !mounts.is_empty() {
+                leaks += &format!("mounts under {}: {mounts:#?}\n", root.display());
+            }
         }
         let cgroups: Vec<_> = short_ids
             .iter()
@@ -1214,12 +1236,26 @@ fn run_rm_100_times_leaks_nothing(c: &Client) {
         if !dirs.is_empty() {
             leaks += &format!("container dirs left in the data root: {dirs:?}\n");
         }
+        let state: Vec<String> = std::fs::read_dir(d.exec_root())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| short_ids.iter().any(|id| name.starts_with(id.as_str())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !state.is_empty() {
+            leaks += &format!("container state left in the exec root: {state:?}\n");
+        }
         if leaks.is_empty() || Instant::now() > deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(leaks.is_empty(), "[{who}] after 100 × run --rm:\n{leaks}");
+    assert!(
+        leaks.is_empty(),
+        "[{who}] after {RUNS} × run --rm:\n{leaks}"
+    );
 }
 
 // ------------------------------------------------------- single-client tests

@@ -15,8 +15,9 @@ use crate::containers::exec::ExecSession;
 use crate::containers::store::ContainerStore;
 use crate::http::ApiError;
 
-/// How many past events `events --since` can replay.
-const EVENT_LOG_SIZE: usize = 4096;
+/// How many past events `events --since` can replay: dockerd's limit.
+/// (Each is a JSON tree of a few KiB; 4096 of them cost berthd 10 MiB.)
+const EVENT_LOG_SIZE: usize = 256;
 
 /// berthd's settings (command line and config file).
 #[derive(Debug, Clone)]
