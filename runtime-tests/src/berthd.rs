@@ -133,6 +133,8 @@ pub struct Berthd {
     child: Mutex<Option<Child>>,
     host: String,
     starts: Mutex<u32>,
+    /// The berth-shim program berthd is told to use.
+    shim: PathBuf,
 }
 
 impl Berthd {
@@ -145,7 +147,13 @@ impl Berthd {
 
     /// A fresh daemon with no images.
     pub fn start_empty() -> Berthd {
-        for bin in [berthd_bin(), berth_shim_bin()] {
+        Berthd::start_empty_with_shim(&berth_shim_bin())
+    }
+
+    /// A fresh daemon with no images, running the shim program `shim`
+    /// (a private copy, for a test that must be the only user of it).
+    pub fn start_empty_with_shim(shim: &Path) -> Berthd {
+        for bin in [berthd_bin(), shim.to_path_buf()] {
             assert!(
                 bin.is_file(),
                 "{} is missing: cargo build -p berthd -p berth-shim -p berth",
@@ -164,6 +172,7 @@ impl Berthd {
             child: Mutex::new(None),
             host,
             starts: Mutex::new(0),
+            shim: shim.to_path_buf(),
         };
         d.spawn();
         d
@@ -194,7 +203,7 @@ impl Berthd {
             .arg(self.exec_root())
             .args(["-H", &self.host])
             .arg("--shim")
-            .arg(berth_shim_bin())
+            .arg(&self.shim)
             .env("BERTHD_DEBUG", "1")
             .stdin(Stdio::null())
             .stdout(log)

@@ -1415,3 +1415,42 @@ fn daemon_detaches_on_detach_keys() {
     assert!(body.contains("invalid detach keys"), "{body}");
     c.ok(&["rm", "-f", &id2]);
 }
+
+/// CVE-2019-5736 through the daemon: every shim (which forks the
+/// processes that enter a container, for `exec` too) runs from a
+/// read-only view of its binary. As in the attack, a descriptor of
+/// /proc/PID/exe is taken while the shim runs and reopened for writing
+/// once it has exited: EROFS. The daemon runs a private copy of the shim,
+/// so no other test's shim keeps it busy (ETXTBSY would hide the answer).
+/// Nothing is written if the open were to succeed.
+#[test]
+fn shims_run_from_a_read_only_binary() {
+    use std::os::fd::AsRawFd;
+    let private = tempfile::tempdir().unwrap();
+    let shim = private.path().join("berth-shim");
+    std::fs::copy(runtime_tests::berthd::berth_shim_bin(), &shim).unwrap();
+    let d = Berthd::start_empty_with_shim(&shim);
+    d.load_busybox();
+    let c = d.client(Cli::Docker);
+    let id = c
+        .ok(&["run", "-d", "busybox", "sleep", "1000"])
+        .trim()
+        .to_string();
+    c.ok(&["exec", &id, "true"]);
+    let berthd_pid = d.pid() as i32;
+    let shim_pid = pids_with_cmdline(&d.exec_root().to_string_lossy())
+        .into_iter()
+        .find(|p| *p != berthd_pid)
+        .expect("the container's shim");
+    let grabbed =
+        std::fs::File::open(format!("/proc/{shim_pid}/exe")).expect("open the shim's exe");
+    c.ok(&["rm", "-f", &id]);
+    poll(30, "the shim to exit", || {
+        (!std::path::Path::new(&format!("/proc/{shim_pid}")).exists()).then_some(())
+    });
+    let reopened = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/self/fd/{}", grabbed.as_raw_fd()));
+    let err = reopened.expect_err("the shim binary opened for writing");
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+}

@@ -53,6 +53,8 @@ pub struct Daemon {
     /// The latest events, replayed to `events --since`.
     pub event_log: Mutex<std::collections::VecDeque<Value>>,
     pub started: SystemTime,
+    /// What containers and execs are started with.
+    pub shim: crate::containers::shim::ShimProgram,
 }
 
 impl Daemon {
@@ -67,7 +69,9 @@ impl Daemon {
             .map_err(|e| ApiError::internal(format!("opening the image store: {e}")))?;
         let containers = ContainerStore::open(&config.data_root.join("containers"))?;
         let volumes = crate::volumes::VolumeStore::open(&config.data_root.join("volumes"))?;
+        let shim = crate::containers::shim::ShimProgram::new(config.shim_bin.clone());
         Ok(Arc::new(Daemon {
+            shim,
             config,
             images: Arc::new(images),
             containers,

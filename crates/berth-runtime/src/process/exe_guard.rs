@@ -16,6 +16,7 @@
 use std::ffi::CString;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 
@@ -43,10 +44,7 @@ pub fn reexec_protected() -> Result<()> {
     if binary_is_protected() {
         return Ok(());
     }
-    let fd = match syscall::open_readonly_tree(c"/proc/self/exe") {
-        Ok(fd) => fd,
-        Err(_) => sealed_copy()?,
-    };
+    let fd = protected_view(Path::new("/proc/self/exe"))?;
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
         .collect();
@@ -67,19 +65,32 @@ pub fn reexec_protected() -> Result<()> {
     ))
 }
 
+/// A view of the program at `path` that nothing can write through: a
+/// detached read-only bind mount of it, or else a sealed memfd copy. A
+/// program executed from it (`execveat`, or `/proc/self/fd/N`) passes
+/// [`binary_is_protected`], so a daemon that starts many shims makes the
+/// view once instead of each shim re-executing itself.
+pub fn protected_view(path: &Path) -> Result<OwnedFd> {
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::io("open", path, std::io::ErrorKind::InvalidInput.into()))?;
+    match syscall::open_readonly_tree(&c_path) {
+        Ok(fd) => Ok(fd),
+        Err(_) => sealed_copy(path),
+    }
+}
+
 /// A memfd holding a copy of the binary, sealed against every change.
-fn sealed_copy() -> Result<OwnedFd> {
+fn sealed_copy(path: &Path) -> Result<OwnedFd> {
     use nix::sys::memfd::{memfd_create, MFdFlags};
     let fd = memfd_create(
         "berth-runtime",
         MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
     )
     .map_err(|e| Error::sys("memfd_create", e))?;
-    let mut src = std::fs::File::open("/proc/self/exe")
-        .map_err(|e| Error::io("open", "/proc/self/exe", e))?;
+    let mut src = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
     // SAFETY: memfd_create returned a fresh descriptor we own; the File takes it over.
     let mut dst = unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(fd)) };
-    std::io::copy(&mut src, &mut dst).map_err(|e| Error::io("copy", "/proc/self/exe", e))?;
+    std::io::copy(&mut src, &mut dst).map_err(|e| Error::io("copy", path, e))?;
     let seals = nix::fcntl::SealFlag::F_SEAL_SEAL
         | nix::fcntl::SealFlag::F_SEAL_SHRINK
         | nix::fcntl::SealFlag::F_SEAL_GROW

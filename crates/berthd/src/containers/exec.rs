@@ -131,7 +131,7 @@ impl Daemon {
         .map_err(|e| ApiError::internal(format!("writing {}: {e}", process_file.display())))?;
         let runtime_root = self.config.runtime_root();
         let launched = shim::launch(Launch {
-            shim_bin: &self.config.shim_bin,
+            shim: &self.shim,
             mode: "exec",
             id: &session.container_id,
             runtime_root: &runtime_root,

@@ -100,7 +100,7 @@ impl Daemon {
         extra.extend(log_options(&record.host_config));
         let runtime_root = self.config.runtime_root();
         let ready = shim::launch(Launch {
-            shim_bin: &self.config.shim_bin,
+            shim: &self.shim,
             mode: "run",
             id: &record.id,
             runtime_root: &runtime_root,

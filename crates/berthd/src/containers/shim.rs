@@ -3,9 +3,12 @@
 //! fork+exec (`std::process::Command`); the daemon itself never forks to
 //! run container code.
 
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use berth_runtime::process::exe_guard;
 use berth_shim::protocol::{ExitRecord, Ready, Reply, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -45,9 +48,39 @@ impl ShimPaths {
     }
 }
 
+/// The shim program, and a read-only view of it to execute (see
+/// [`exe_guard::protected_view`]): made once, it spares every shim the
+/// re-execution that protects its binary against CVE-2019-5736.
+pub struct ShimProgram {
+    pub path: PathBuf,
+    view: Option<OwnedFd>,
+}
+
+impl ShimProgram {
+    /// Without a view (an old kernel and no memfd), shims protect
+    /// themselves by re-executing, as when run by hand.
+    pub fn new(path: PathBuf) -> ShimProgram {
+        let view = exe_guard::protected_view(&path).ok();
+        ShimProgram { path, view }
+    }
+
+    fn command(&self) -> Command {
+        match &self.view {
+            // ELF programs run from a close-on-exec descriptor, as with
+            // fexecve(3): the kernel opens the file before closing it.
+            Some(fd) => {
+                let mut cmd = Command::new(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+                cmd.arg0(&self.path);
+                cmd
+            }
+            None => Command::new(&self.path),
+        }
+    }
+}
+
 /// How to start a shim.
 pub struct Launch<'a> {
-    pub shim_bin: &'a Path,
+    pub shim: &'a ShimProgram,
     pub mode: &'a str,
     pub id: &'a str,
     pub runtime_root: &'a Path,
@@ -62,7 +95,7 @@ pub struct Launch<'a> {
 /// process we started exits at once; we reap it here.
 pub async fn launch(launch: Launch<'_>) -> Result<Ready, ApiError> {
     let _ = std::fs::remove_dir_all(&launch.paths.dir);
-    let mut cmd = Command::new(launch.shim_bin);
+    let mut cmd = launch.shim.command();
     cmd.arg(launch.mode)
         .arg("--id")
         .arg(launch.id)
@@ -84,7 +117,7 @@ pub async fn launch(launch: Launch<'_>) -> Result<Ready, ApiError> {
     if launch.stdin {
         cmd.arg("--stdin");
     }
-    let shim = launch.shim_bin.display().to_string();
+    let shim = launch.shim.path.display().to_string();
     // Only the first line: the container's process keeps a copy of the
     // pipe until it execs (at start), so waiting for EOF would deadlock.
     let (line, stderr) = tokio::task::spawn_blocking(move || read_ready_line(cmd))
