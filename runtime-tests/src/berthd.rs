@@ -617,3 +617,39 @@ impl<'a> Client<'a> {
             .to_string()
     }
 }
+
+/// Polls `f` (bounded: `secs`) until it returns Some.
+pub fn poll<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {secs}s waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Declares `NAME::berth` and `NAME::docker` tests, each with a fresh
+/// berthd (busybox loaded) and a client of that kind, running
+/// `NAME(&client)`: every scenario is written once and passes through
+/// both CLIs.
+#[macro_export]
+macro_rules! both_clients {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn berth() {
+                let d = $crate::berthd::Berthd::start();
+                super::$scenario(&d.client($crate::berthd::Cli::Berth));
+            }
+            #[test]
+            fn docker() {
+                let d = $crate::berthd::Berthd::start();
+                super::$scenario(&d.client($crate::berthd::Cli::Docker));
+            }
+        }
+    )*};
+}

@@ -13,30 +13,12 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use runtime_tests::berthd::{
-    berth_cgroups_named, mounts_under, pids_with_cmdline, show, text, Berthd, Cli, Client,
+    berth_cgroups_named, mounts_under, pids_with_cmdline, poll, show, text, Berthd, Cli, Client,
 };
 use runtime_tests::registry::Registry;
 use runtime_tests::{fixture, unique_id};
 
-/// Declares `NAME::berth` and `NAME::docker`, each with a fresh berthd
-/// (busybox loaded) and a client of that kind, running `NAME(&client)`.
-macro_rules! both_clients {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            use super::*;
-            #[test]
-            fn berth() {
-                let d = Berthd::start();
-                super::$scenario(&d.client(Cli::Berth));
-            }
-            #[test]
-            fn docker() {
-                let d = Berthd::start();
-                super::$scenario(&d.client(Cli::Docker));
-            }
-        }
-    )*};
-}
+use runtime_tests::both_clients;
 
 both_clients!(
     run_basics,
@@ -60,20 +42,6 @@ both_clients!(
 
 fn name(prefix: &str) -> String {
     unique_id(prefix)
-}
-
-/// Polls `f` (bounded: `secs`) until it returns Some.
-fn poll<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out after {secs}s waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Waits until the container's State.Status is `status`.

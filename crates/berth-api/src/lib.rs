@@ -29,5 +29,8 @@ pub use hijack::Hijacked;
 pub use host::Host;
 /// HTTP methods, for [`Client::send`] and the streaming calls.
 pub use hyper::Method;
+/// A response whose body is still to be read (a pending `wait`, a stat's
+/// headers).
+pub type HttpResponse = hyper::Response<hyper::body::Incoming>;
 pub use query::Query;
 pub use stream::{JsonStream, RawStream};

@@ -17,7 +17,7 @@ pub struct RawStream {
 }
 
 impl RawStream {
-    pub(crate) fn new(body: Incoming) -> RawStream {
+    pub fn new(body: Incoming) -> RawStream {
         RawStream { body }
     }
 

@@ -4,6 +4,11 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
+    attach::AttachArgs, commit::CommitArgs, cp::CpArgs, diff::DiffArgs, export::ExportArgs,
+    history::HistoryArgs, import::ImportArgs, search::SearchArgs, system::SystemCommand,
+    update::UpdateArgs, volume::VolumeCommand,
+};
+use crate::commands::{
     container_opts::ContainerOpts, events::EventsArgs, exec::ExecArgs, images::ImagesArgs,
     inspect::InspectArgs, lifecycle::KillArgs, lifecycle::StopArgs, load::LoadArgs,
     login::LoginArgs, login::LogoutArgs, logs::LogsArgs, port::PortArgs, prune::ContainerPruneArgs,
@@ -99,6 +104,30 @@ pub enum Command {
     Stats(StatsArgs),
     /// Get real time events from the server
     Events(EventsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Search Docker Hub for images
+    Search(SearchArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+    /// Manage Berth
+    #[command(subcommand)]
+    System(SystemCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -132,6 +161,18 @@ pub enum ContainerCommand {
     Top(TopArgs),
     Port(PortArgs),
     Stats(StatsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Remove all stopped containers
     Prune(ContainerPruneArgs),
 }
@@ -150,6 +191,10 @@ pub enum ImageCommand {
     Save(SaveArgs),
     Load(LoadArgs),
     Inspect(InspectArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
 }
@@ -196,6 +241,9 @@ pub struct RunArgs {
     /// Proxy received signals to the process
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, value_name = "string", default_value = "")]
+    pub detach_keys: String,
     #[command(flatten)]
     pub opts: ContainerOpts,
     /// Print usage

@@ -32,6 +32,13 @@ impl fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
+/// Docker's exec and attach end with moby/term's EscapeError when the
+/// user types the detach keys: its text on stderr, exit 1 (run and start
+/// end quietly with 0 instead).
+pub fn detached() -> anyhow::Error {
+    Exit::msg(1, "read escape sequence")
+}
+
 /// Whether the error is "the daemon is not reachable" (never turned into
 /// a command's own exit code: it keeps docker's exit 1 and message).
 pub fn is_connect(err: &anyhow::Error) -> bool {

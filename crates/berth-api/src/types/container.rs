@@ -290,6 +290,43 @@ pub struct PruneReport {
     pub space_reclaimed: u64,
 }
 
+/// The `X-Docker-Container-Path-Stat` header of a container archive
+/// request: base64 of this JSON. `mode` holds Go's `os.FileMode` bits.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PathStat {
+    pub name: String,
+    pub size: i64,
+    pub mode: u32,
+    pub mtime: String,
+    #[serde(rename = "linkTarget")]
+    pub link_target: String,
+}
+
+impl PathStat {
+    /// The header's name.
+    pub const HEADER: &'static str = "x-docker-container-path-stat";
+
+    /// Decodes a header value; `None` when it is not base64 JSON.
+    pub fn decode(value: &[u8]) -> Option<PathStat> {
+        use base64::Engine as _;
+        let json = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .ok()?;
+        serde_json::from_slice(&json).ok()
+    }
+
+    /// Go's `os.ModeDir`.
+    pub fn is_dir(&self) -> bool {
+        self.mode & (1 << 31) != 0
+    }
+
+    /// Go's `os.ModeSymlink`.
+    pub fn is_symlink(&self) -> bool {
+        self.mode & (1 << 27) != 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

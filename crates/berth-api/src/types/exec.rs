@@ -21,6 +21,9 @@ pub struct ExecConfig {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub user: String,
     pub privileged: bool,
+    /// The sequence that detaches from a TTY exec (empty: the default).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detach_keys: String,
 }
 
 /// Create answers carrying just an id (`exec`).

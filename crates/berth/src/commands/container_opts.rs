@@ -282,7 +282,7 @@ fn split_volumes(list: &[String]) -> (BTreeMap<String, Empty>, Vec<String>) {
 }
 
 /// `--restart no|always|unless-stopped|on-failure[:N]`.
-fn parse_restart(s: &str) -> anyhow::Result<RestartPolicy> {
+pub fn parse_restart(s: &str) -> anyhow::Result<RestartPolicy> {
     let (name, count) = match s.split_once(':') {
         Some((n, c)) => (n, Some(c)),
         None => (s, None),

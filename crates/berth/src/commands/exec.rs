@@ -6,8 +6,9 @@ use berth_api::Query;
 use clap::Args;
 
 use crate::context::{seg, Ctx};
-use crate::error::Exit;
-use crate::stdio::{attach, signals, tty};
+use crate::error::{detached, Exit};
+use crate::stdio::attach::{self, Ended};
+use crate::stdio::{signals, tty};
 
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
@@ -33,6 +34,9 @@ pub struct ExecArgs {
     /// Give extended privileges to the command
     #[arg(long)]
     pub privileged: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, value_name = "string", default_value = "")]
+    pub detach_keys: String,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -47,6 +51,8 @@ pub async fn run(ctx: &Ctx, args: ExecArgs) -> anyhow::Result<i32> {
     if attach_stdin && args.tty && !tty::stdin_is_terminal() {
         return Err(Exit::msg(1, "the input device is not a TTY"));
     }
+    let input = attach::Input::new(attach_stdin, args.tty, &args.detach_keys)
+        .map_err(|e| Exit::msg(125, format!("{e:#}")))?;
     let config = ExecConfig {
         attach_stdin,
         attach_stdout: !args.detach,
@@ -57,6 +63,7 @@ pub async fn run(ctx: &Ctx, args: ExecArgs) -> anyhow::Result<i32> {
         working_dir: args.workdir.clone().unwrap_or_default(),
         user: args.user.clone().unwrap_or_default(),
         privileged: args.privileged,
+        detach_keys: args.detach_keys.clone(),
     };
     let path = format!("/containers/{}/exec", seg(&args.container));
     let created: IdResponse = ctx.client.post(&path, &Query::new(), Some(&config)).await?;
@@ -82,11 +89,13 @@ pub async fn run(ctx: &Ctx, args: ExecArgs) -> anyhow::Result<i32> {
     };
     let resize_path = format!("/exec/{}/resize", seg(&created.id));
     let pumped = tokio::select! {
-        r = attach::pump(conn, args.tty, attach_stdin) => r,
-        () = signals::monitor_resize(ctx, &resize_path), if args.tty => Ok(()),
+        r = attach::pump(conn, args.tty, input) => r,
+        () = signals::monitor_resize(ctx, &resize_path), if args.tty => Ok(Ended::Output),
     };
     drop(raw);
-    pumped?;
+    if pumped? == Ended::Detached {
+        return Err(detached());
+    }
     exit_code(ctx, &created.id).await
 }
 

@@ -99,7 +99,7 @@ fn header() -> Value {
 
 /// One row per tag; an untagged image is one `<none>` row (with its
 /// repository when it has a digest).
-fn rows(img: &ImageSummary, trunc: bool) -> Vec<Value> {
+pub fn rows(img: &ImageSummary, trunc: bool) -> Vec<Value> {
     let tags: Vec<&String> = img
         .repo_tags
         .iter()
@@ -131,7 +131,7 @@ fn rows(img: &ImageSummary, trunc: bool) -> Vec<Value> {
 }
 
 /// `repo:tag` at the last `:` after the last `/` (a port is not a tag).
-fn split_tag(reference: &str) -> (&str, &str) {
+pub fn split_tag(reference: &str) -> (&str, &str) {
     let slash = reference.rfind('/').unwrap_or(0);
     match reference.rfind(':') {
         Some(colon) if colon > slash => (&reference[..colon], &reference[colon + 1..]),

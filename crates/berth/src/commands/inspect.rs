@@ -47,7 +47,17 @@ pub async fn run(ctx: &Ctx, args: InspectArgs, kind: Option<&str>) -> anyhow::Re
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
-    match &template {
+    print_found(found, template.as_ref(), errors)
+}
+
+/// docker's inspect output: the documents found (a JSON array, or each
+/// through the template), then the errors for the others (exit 1).
+pub fn print_found(
+    found: Vec<Value>,
+    template: Option<&Template>,
+    errors: Vec<String>,
+) -> anyhow::Result<i32> {
+    match template {
         Some(t) => {
             for v in &found {
                 println!("{}", t.render(v)?);

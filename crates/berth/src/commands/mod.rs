@@ -1,14 +1,22 @@
 //! One module per command; `dispatch` maps the parsed command line
 //! (including the `container`/`image` management forms) onto them.
 
+pub mod attach;
 pub mod attached;
+pub mod commit;
 pub mod completion;
 pub mod container_opts;
+pub mod cp;
+pub mod cp_archive;
 pub mod create;
 pub mod credentials;
+pub mod diff;
 pub mod events;
 pub mod exec;
+pub mod export;
+pub mod history;
 pub mod images;
+pub mod import;
 pub mod info;
 pub mod inspect;
 pub mod lifecycle;
@@ -25,11 +33,15 @@ pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod search;
 pub mod start;
 pub mod stats;
+pub mod system;
 pub mod tag;
 pub mod top;
+pub mod update;
 pub mod version;
+pub mod volume;
 pub mod wait;
 
 use std::future::Future;
@@ -71,6 +83,17 @@ pub async fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<i32> {
         Command::Port(a) => port::run(ctx, a).await,
         Command::Stats(a) => stats::run(ctx, a).await,
         Command::Events(a) => events::run(ctx, a).await,
+        Command::Attach(a) => attach::run(ctx, a).await,
+        Command::Cp(a) => cp::run(ctx, a).await,
+        Command::Commit(a) => commit::run(ctx, a).await,
+        Command::Diff(a) => diff::run(ctx, a).await,
+        Command::Export(a) => export::run(ctx, a).await,
+        Command::Update(a) => update::run(ctx, a).await,
+        Command::History(a) => history::run(ctx, a).await,
+        Command::Import(a) => import::run(ctx, a).await,
+        Command::Search(a) => search::run(ctx, a).await,
+        Command::Volume(c) => volume::run(ctx, c).await,
+        Command::System(c) => system::run(ctx, c).await,
         Command::Container(c) => container(ctx, c).await,
         Command::Image(c) => image(ctx, c).await,
         Command::Completion(a) => completion::run(a),
@@ -98,6 +121,12 @@ async fn container(ctx: &Ctx, cmd: ContainerCommand) -> anyhow::Result<i32> {
         C::Top(a) => top::run(ctx, a).await,
         C::Port(a) => port::run(ctx, a).await,
         C::Stats(a) => stats::run(ctx, a).await,
+        C::Attach(a) => attach::run(ctx, a).await,
+        C::Cp(a) => cp::run(ctx, a).await,
+        C::Commit(a) => commit::run(ctx, a).await,
+        C::Diff(a) => diff::run(ctx, a).await,
+        C::Export(a) => export::run(ctx, a).await,
+        C::Update(a) => update::run(ctx, a).await,
         C::Prune(a) => prune::containers(ctx, a).await,
     }
 }
@@ -113,6 +142,8 @@ async fn image(ctx: &Ctx, cmd: ImageCommand) -> anyhow::Result<i32> {
         I::Save(a) => save::run(ctx, a).await,
         I::Load(a) => load::run(ctx, a).await,
         I::Inspect(a) => inspect::run(ctx, a, Some("image")).await,
+        I::History(a) => history::run(ctx, a).await,
+        I::Import(a) => import::run(ctx, a).await,
         I::Prune(a) => prune::images(ctx, a).await,
     }
 }

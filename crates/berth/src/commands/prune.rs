@@ -1,4 +1,5 @@
-//! `container prune` and `image prune`.
+//! `container prune` and `image prune` (and their parts of `system
+//! prune`), with docker's confirmation prompt and reports.
 
 use std::io::{BufRead as _, Write as _};
 
@@ -37,23 +38,8 @@ pub async fn containers(ctx: &Ctx, args: ContainerPruneArgs) -> anyhow::Result<i
     if !args.force && !confirm("WARNING! This will remove all stopped containers.")? {
         return Ok(0);
     }
-    let q = Query::new().filters(&parse_filters(&args.filter)?);
-    let report: PruneReport = ctx
-        .client
-        .post::<(), _>("/containers/prune", &q, None)
-        .await?;
-    let deleted = report.containers_deleted.unwrap_or_default();
-    if !deleted.is_empty() {
-        println!("Deleted Containers:");
-        for id in deleted {
-            println!("{id}");
-        }
-        println!();
-    }
-    println!(
-        "Total reclaimed space: {}",
-        units::human_size(report.space_reclaimed as f64, 4)
-    );
+    let (text, space) = prune_containers(ctx, &args.filter).await?;
+    print!("{text}{}", reclaimed(space));
     Ok(0)
 }
 
@@ -66,30 +52,67 @@ pub async fn images(ctx: &Ctx, args: ImagePruneArgs) -> anyhow::Result<i32> {
     if !args.force && !confirm(warning)? {
         return Ok(0);
     }
-    let mut filters = parse_filters(&args.filter)?;
-    filters.insert("dangling".into(), vec![(!args.all).to_string()]);
-    let q = Query::new().filters(&filters);
-    let report: PruneReport = ctx.client.post::<(), _>("/images/prune", &q, None).await?;
-    let deleted = report.images_deleted.unwrap_or_default();
-    if !deleted.is_empty() {
-        println!("Deleted Images:");
-        print!(
-            "{}",
-            deleted_lines(&deleted)
-                .replace("Untagged:", "untagged:")
-                .replace("Deleted:", "deleted:")
-        );
-        println!();
-    }
-    println!(
-        "Total reclaimed space: {}",
-        units::human_size(report.space_reclaimed as f64, 4)
-    );
+    let (text, space) = prune_images(ctx, args.all, &args.filter).await?;
+    print!("{text}{}", reclaimed(space));
     Ok(0)
 }
 
+/// `POST /containers/prune`: the "Deleted Containers" section and the
+/// space reclaimed.
+pub async fn prune_containers(ctx: &Ctx, filter: &[String]) -> anyhow::Result<(String, u64)> {
+    let q = Query::new().filters(&parse_filters(filter)?);
+    let report: PruneReport = ctx
+        .client
+        .post::<(), _>("/containers/prune", &q, None)
+        .await?;
+    let deleted = report.containers_deleted.unwrap_or_default();
+    let mut text = String::new();
+    if !deleted.is_empty() {
+        text.push_str("Deleted Containers:\n");
+        for id in deleted {
+            text.push_str(&id);
+            text.push('\n');
+        }
+        text.push('\n');
+    }
+    Ok((text, report.space_reclaimed))
+}
+
+/// `POST /images/prune`: the "Deleted Images" section and the space
+/// reclaimed.
+pub async fn prune_images(
+    ctx: &Ctx,
+    all: bool,
+    filter: &[String],
+) -> anyhow::Result<(String, u64)> {
+    let mut filters = parse_filters(filter)?;
+    filters.insert("dangling".into(), vec![(!all).to_string()]);
+    let q = Query::new().filters(&filters);
+    let report: PruneReport = ctx.client.post::<(), _>("/images/prune", &q, None).await?;
+    let deleted = report.images_deleted.unwrap_or_default();
+    let mut text = String::new();
+    if !deleted.is_empty() {
+        text.push_str("Deleted Images:\n");
+        text.push_str(
+            &deleted_lines(&deleted)
+                .replace("Untagged:", "untagged:")
+                .replace("Deleted:", "deleted:"),
+        );
+        text.push('\n');
+    }
+    Ok((text, report.space_reclaimed))
+}
+
+/// docker's last line of every prune.
+pub fn reclaimed(space: u64) -> String {
+    format!(
+        "Total reclaimed space: {}\n",
+        units::human_size(space as f64, 4)
+    )
+}
+
 /// docker's `[y/N]` prompt; anything but y/yes is no.
-fn confirm(warning: &str) -> anyhow::Result<bool> {
+pub fn confirm(warning: &str) -> anyhow::Result<bool> {
     print!("{warning}\nAre you sure you want to continue? [y/N] ");
     std::io::stdout().flush()?;
     let mut line = String::new();

@@ -70,10 +70,7 @@ pub async fn run(ctx: &Ctx, args: PsArgs) -> anyhow::Result<i32> {
     let q = q.flag("size", wants_size);
     let list: Vec<ContainerSummary> = ctx.client.get("/containers/json", &q).await?;
     let rows: Vec<Value> = list.iter().map(|c| row(c, !args.no_trunc)).collect();
-    print!(
-        "{}",
-        listing::render(&format, DEFAULT_FORMAT, &rows, &header())?
-    );
+    listing::print(&format, DEFAULT_FORMAT, &rows, &header())?;
     Ok(0)
 }
 

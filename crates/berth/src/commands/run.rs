@@ -16,6 +16,10 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<i32> {
     if attach && opts.tty && opts.interactive && !tty::stdin_is_terminal() {
         return Err(Exit::msg(1, "the input device is not a TTY"));
     }
+    // Refused before the container is created (docker finds out later).
+    if let Err(e) = berth_api::detach_keys::parse(&args.detach_keys) {
+        return Err(refused("run", e.into(), true));
+    }
     let spec = opts
         .to_spec(&args.args, attach)
         .map_err(|e| refused("run", e, true))?;
@@ -37,6 +41,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<i32> {
         stdin: opts.interactive,
         auto_remove: opts.rm,
         sig_proxy: args.sig_proxy,
+        detach_keys: &args.detach_keys,
     };
     attached::run(ctx, &id, how).await
 }

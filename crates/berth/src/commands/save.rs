@@ -1,9 +1,10 @@
 //! `berth save`: images as a tar archive, to a file or stdout.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::{bail, Context as _};
-use berth_api::Query;
+use berth_api::{Query, RawStream};
 use clap::Args;
 
 use crate::context::Ctx;
@@ -26,11 +27,21 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> anyhow::Result<i32> {
         .images
         .iter()
         .fold(Query::new(), |q, name| q.set("names", name));
-    let mut body = ctx.client.stream_raw("/images/get", &q).await?;
-    let mut out: Box<dyn Write> = match &args.output {
+    let body = ctx.client.stream_raw("/images/get", &q).await?;
+    write_stream(body, args.output.as_deref(), "failed to save image").await?;
+    Ok(0)
+}
+
+/// Writes an archive body to `output` (else stdout); `what` starts the
+/// message when the file cannot be created.
+pub async fn write_stream(
+    mut body: RawStream,
+    output: Option<&Path>,
+    what: &str,
+) -> anyhow::Result<()> {
+    let mut out: Box<dyn Write> = match output {
         Some(path) => Box::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("failed to save image: {}", path.display()))?,
+            std::fs::File::create(path).with_context(|| format!("{what}: {}", path.display()))?,
         ),
         None => Box::new(std::io::stdout().lock()),
     };
@@ -39,5 +50,5 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> anyhow::Result<i32> {
             .context("writing the archive")?;
     }
     out.flush()?;
-    Ok(0)
+    Ok(())
 }

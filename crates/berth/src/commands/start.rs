@@ -18,6 +18,9 @@ pub struct StartArgs {
     /// Attach container's STDIN
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, value_name = "string", default_value = "")]
+    pub detach_keys: String,
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
@@ -47,6 +50,7 @@ pub async fn run(ctx: &Ctx, args: StartArgs) -> anyhow::Result<i32> {
         stdin: args.interactive && c.config.open_stdin,
         auto_remove: false,
         sig_proxy: true,
+        detach_keys: &args.detach_keys,
     };
     attached::run(ctx, &c.id, how).await
 }

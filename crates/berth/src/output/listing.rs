@@ -40,6 +40,17 @@ pub fn render(
     render_lines(format, rows)
 }
 
+/// [`render`] to stdout.
+pub fn print(
+    format: &str,
+    default_table: &str,
+    rows: &[Value],
+    header: &Value,
+) -> Result<(), TemplateError> {
+    print!("{}", render(format, default_table, rows, header)?);
+    Ok(())
+}
+
 fn render_lines(format: &str, rows: &[Value]) -> Result<String, TemplateError> {
     let tmpl = Template::parse(&unescape(format))?;
     let mut out = String::new();
