@@ -1422,3 +1422,24 @@ fn shims_run_from_a_read_only_binary() {
     let err = reopened.expect_err("the shim binary opened for writing");
     assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
 }
+
+/// Which containers use an image is written without waiting for the disk,
+/// and rebuilt from the container records when berthd starts: after a
+/// crash right after `create`, the image still can't be removed.
+#[test]
+fn image_users_survive_a_daemon_crash() {
+    let d = Berthd::start();
+    let c = d.client(Cli::Docker);
+    let n = name("user");
+    c.ok(&["create", "--name", &n, "busybox", "true"]);
+    d.kill9();
+    d.spawn();
+    let out = c.run(&["rmi", "busybox"]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("must force"),
+        "rmi of an image a container uses:\n{}",
+        c.show(&["rmi", "busybox"], &out)
+    );
+    c.ok(&["rm", &n]);
+    c.ok(&["rmi", "busybox"]);
+}

@@ -478,13 +478,15 @@ fn send_reply(mut stream: &UnixStream, reply: &Reply) -> io::Result<()> {
     stream.write_all(&line)
 }
 
-/// Writes `exit.json` atomically.
+/// Writes `exit.json` atomically. No fsync: it is read by a berthd that
+/// restarted after a crash, from the exec root (/run, tmpfs), which a
+/// power cut empties anyway; and waiting for the disk here would delay
+/// every container's exit.
 fn write_exit_file(path: &std::path::Path, exit: &ExitRecord) -> io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec(exit).map_err(io::Error::other)?;
     let mut file = File::create(&tmp)?;
     file.write_all(&bytes)?;
-    file.sync_all()?;
     std::fs::rename(&tmp, path)
 }
 

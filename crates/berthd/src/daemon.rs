@@ -68,6 +68,20 @@ impl Daemon {
         let images = Images::open(&config.data_root.join("image"), registry)
             .map_err(|e| ApiError::internal(format!("opening the image store: {e}")))?;
         let containers = ContainerStore::open(&config.data_root.join("containers"))?;
+        // Which containers use which image is written without waiting for
+        // the disk (see Metadata::add_container): rebuild it from the
+        // container records, which are.
+        let uses: Vec<(String, String)> = containers
+            .all()
+            .iter()
+            .map(|e| {
+                let r = e.record();
+                (r.id, r.image_id)
+            })
+            .collect();
+        images
+            .set_containers(&uses)
+            .map_err(|e| ApiError::internal(format!("recording image users: {e}")))?;
         let volumes = crate::volumes::VolumeStore::open(&config.data_root.join("volumes"))?;
         let shim = crate::containers::shim::ShimProgram::new(config.shim_bin.clone());
         Ok(Arc::new(Daemon {

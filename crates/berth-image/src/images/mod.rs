@@ -290,6 +290,12 @@ impl Images {
         Ok(self.metadata.remove_container(container_id)?)
     }
 
+    /// Replaces every container reference with `containers` (container
+    /// id, image id): the daemon's records at start-up are the truth.
+    pub fn set_containers(&self, containers: &[(String, String)]) -> Result<(), ImageError> {
+        Ok(self.metadata.set_containers(containers)?)
+    }
+
     /// Loads a `docker save` tar or an OCI layout directory, unpacks the
     /// layers and records the images with their tags.
     pub fn load(&self, path: &Path) -> Result<Vec<ImageSummary>, ImageError> {

@@ -166,10 +166,30 @@ impl MetadataStore {
         &self,
         f: impl FnOnce(&redb::WriteTransaction) -> Result<T, TxnError>,
     ) -> Result<T, MetadataError> {
-        let txn = self
+        self.write_with(redb::Durability::Immediate, f)
+    }
+
+    /// A transaction that `commit` does not wait for the disk for: it is
+    /// visible at once and reaches the disk with the next durable commit,
+    /// but a crash before that loses it.
+    fn write_volatile<T>(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<T, TxnError>,
+    ) -> Result<T, MetadataError> {
+        self.write_with(redb::Durability::None, f)
+    }
+
+    fn write_with<T>(
+        &self,
+        durability: redb::Durability,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<T, TxnError>,
+    ) -> Result<T, MetadataError> {
+        let mut txn = self
             .db
             .begin_write()
             .map_err(|e| self.db_err("begin write")(e.into()))?;
+        txn.set_durability(durability)
+            .map_err(|e| self.db_err("set durability")(e.into()))?;
         let out = match f(&txn) {
             Ok(out) => out,
             Err(TxnError::Db(e)) => return Err(self.db_err("write")(e)),
@@ -395,17 +415,36 @@ impl MetadataStore {
     }
 
     /// Records that `container_id` was created from `image_id`.
+    ///
+    /// Not durable: run --rm would otherwise wait for the disk twice per
+    /// container. The container records are the truth; after a crash,
+    /// [`MetadataStore::set_containers`] rebuilds these references from them.
     pub fn add_container(&self, container_id: &str, image_id: &str) -> Result<(), MetadataError> {
-        self.write(|txn| {
+        self.write_volatile(|txn| {
             txn.open_table(CONTAINERS)?.insert(container_id, image_id)?;
             Ok(())
         })
     }
 
     /// Forgets a container (it was removed).
+    /// Not durable, as [`MetadataStore::add_container`].
     pub fn remove_container(&self, container_id: &str) -> Result<(), MetadataError> {
-        self.write(|txn| {
+        self.write_volatile(|txn| {
             txn.open_table(CONTAINERS)?.remove(container_id)?;
+            Ok(())
+        })
+    }
+
+    /// Makes the container references exactly `containers` (container id,
+    /// image id), durably: what the daemon does at start-up from its
+    /// container records.
+    pub fn set_containers(&self, containers: &[(String, String)]) -> Result<(), MetadataError> {
+        self.write(|txn| {
+            let mut table = txn.open_table(CONTAINERS)?;
+            table.retain(|_, _| false)?;
+            for (container, image) in containers {
+                table.insert(container.as_str(), image.as_str())?;
+            }
             Ok(())
         })
     }

@@ -120,6 +120,31 @@ fn containers_are_tracked_per_image() {
 }
 
 #[test]
+fn container_references_are_rebuilt_from_the_records() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = MetadataStore::open(dir.path()).unwrap();
+        store.add_container("lost", "sha256:a").unwrap();
+        store
+            .set_containers(&[
+                ("c1".into(), "sha256:a".into()),
+                ("c2".into(), "sha256:b".into()),
+            ])
+            .unwrap();
+        assert_eq!(store.containers_using("sha256:a").unwrap(), vec!["c1"]);
+        // Volatile, but visible at once, and durable with the next
+        // durable commit.
+        store.add_container("c3", "sha256:b").unwrap();
+        store.untag("nothing").unwrap();
+    }
+    let store = MetadataStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.containers_using("sha256:b").unwrap(),
+        vec!["c2", "c3"]
+    );
+}
+
+#[test]
 fn state_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let a = image(1, &[10]);
