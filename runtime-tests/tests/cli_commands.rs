@@ -109,12 +109,12 @@ fn cp_both_directions(c: &Client) {
     let tmp = scratch();
     let dir = tmp.path();
 
-    // Container → here: a file to a new name. (Not /etc/hostname: berthd
-    // reads the rootfs, under the bind mount the container sees.)
-    let p = dir.join("passwd-copy");
-    c.ok(&["cp", &format!("{ctr}:/etc/passwd"), p.to_str().unwrap()]);
-    let want = c.ok(&["exec", &ctr, "cat", "/etc/passwd"]);
-    assert!(want.contains("root:"), "[{who}] /etc/passwd: {want:?}");
+    // Container → here: a file to a new name; /etc/hostname is the
+    // container's (bind-mounted over the image's), as the container sees.
+    let p = dir.join("hostname-copy");
+    c.ok(&["cp", &format!("{ctr}:/etc/hostname"), p.to_str().unwrap()]);
+    let want = c.ok(&["exec", &ctr, "cat", "/etc/hostname"]);
+    assert!(!want.trim().is_empty(), "[{who}] /etc/hostname: {want:?}");
     assert_eq!(std::fs::read_to_string(&p).unwrap(), want, "[{who}]");
 
     // A directory into an existing directory keeps its name.

@@ -123,9 +123,12 @@ fn link<R: Read>(
 /// that leave the archive's top (`..`, `/...`) are refused.
 pub fn rebase(name: &Path, base: Option<&OsStr>) -> anyhow::Result<Option<PathBuf>> {
     let mut parts = Vec::new();
-    for c in name.components() {
+    for (i, c) in name.components().enumerate() {
         match c {
             Component::Normal(p) => parts.push(p),
+            // The archive of `DIR/.` is topped by `.` (as dockerd names
+            // it): that is the top entry, replaced like any other.
+            Component::CurDir if i == 0 => parts.push(OsStr::new(".")),
             Component::CurDir => {}
             _ => bail!(
                 "refusing to unpack {}: it leaves the destination",
@@ -207,7 +210,10 @@ mod tests {
     fn rebases_the_top_name() {
         let r = |n: &str, b: Option<&str>| rebase(Path::new(n), b.map(OsStr::new)).ok().flatten();
         assert_eq!(r("etc/hosts", Some("x")), Some(PathBuf::from("x/hosts")));
-        assert_eq!(r("./etc", Some("x")), Some(PathBuf::from("x")));
+        // `DIR/.`: the top is `.`.
+        assert_eq!(r(".", Some("x")), Some(PathBuf::from("x")));
+        assert_eq!(r("./etc", Some("x")), Some(PathBuf::from("x/etc")));
+        assert_eq!(r("./a/b", None), Some(PathBuf::from("a/b")));
         assert_eq!(r("etc", None), None);
         assert_eq!(r("etc/a/b", None), Some(PathBuf::from("a/b")));
         assert!(rebase(Path::new("etc/../../x"), None).is_err());

@@ -11,9 +11,12 @@ use super::hijack::{self, MULTIPLEXED_STREAM, RAW_STREAM};
 use super::Call;
 use crate::containers::lifecycle::{parse_signal, StopOutcome, WaitCondition};
 use crate::containers::logs::{self, LogOptions};
+use crate::containers::record::ContainerRecord;
+use crate::containers::rootfs::RootfsPaths;
 use crate::containers::shim;
 use crate::containers::store::{Entry, PendingAttach};
 use crate::containers::view;
+use crate::daemon::Daemon;
 use crate::filters::Filters;
 use crate::http::{json as json_reply, ok_json, read_json, status, streamed, ApiError, ApiResult};
 
@@ -74,26 +77,50 @@ pub async fn list(call: Call) -> ApiResult {
         .first()
         .map(created_of)
         .transpose()?;
-    let mut rows = Vec::new();
-    for r in &records {
+    let mut shown = Vec::new();
+    for r in records {
         if !show_all && !r.state.running() {
             continue;
         }
-        if !matches_filters(&filters, r)
+        if !matches_filters(&filters, &r)
             || before.as_ref().is_some_and(|b| r.created >= *b)
             || since.as_ref().is_some_and(|s| r.created <= *s)
         {
             continue;
         }
-        rows.push(view::summary(r));
-        if limit.is_some_and(|l| rows.len() as i64 >= l) {
+        shown.push(r);
+        if limit.is_some_and(|l| shown.len() as i64 >= l) {
             break;
         }
     }
-    ok_json(&rows)
+    if call.query.bool("size") {
+        return ok_json(&with_sizes(&call.daemon, shown).await?);
+    }
+    ok_json(&shown.iter().map(view::summary).collect::<Vec<_>>())
 }
 
-fn matches_filters(f: &Filters, r: &crate::containers::record::ContainerRecord) -> bool {
+/// `ps -s`: the rows with the sizes of what each container wrote.
+async fn with_sizes(
+    daemon: &Arc<Daemon>,
+    shown: Vec<ContainerRecord>,
+) -> Result<Vec<Value>, ApiError> {
+    let images = daemon
+        .blocking(|images| images.list())
+        .await?
+        .map_err(|e| ApiError::internal(format!("listing images: {e}")))?;
+    let records: Vec<_> = shown
+        .into_iter()
+        .map(|r| {
+            let paths = RootfsPaths::new(&daemon.containers.dir_of(&r.id));
+            (r, paths)
+        })
+        .collect();
+    tokio::task::spawn_blocking(move || super::df::container_rows(&images, &records))
+        .await
+        .map_err(|e| ApiError::internal(format!("measuring containers: {e}")))
+}
+
+fn matches_filters(f: &Filters, r: &ContainerRecord) -> bool {
     f.any("id", |id| r.id.starts_with(id))
         && f.any("name", |n| r.name.contains(n.trim_start_matches('/')))
         && f.any("status", |s| s == r.state.status)

@@ -3,9 +3,11 @@
 
 pub mod archive;
 pub mod containers;
+pub mod df;
 pub mod exec;
 pub mod hijack;
 pub mod images;
+pub mod networks;
 pub mod system;
 pub mod volumes;
 
@@ -61,7 +63,7 @@ async fn dispatch(method: &Method, seg: &[&str], call: Call) -> ApiResult {
         (&M::GET, ["events"]) => system::events(call).await,
         (&M::POST, ["auth"]) => system::auth(call).await,
         (&M::POST, ["commit"]) => archive::commit(call).await,
-        (&M::GET, ["system", "df"]) => system::df(call).await,
+        (&M::GET, ["system", "df"]) => df::disk_usage(call).await,
 
         (&M::POST, ["containers", "create"]) => containers::create(call).await,
         (&M::GET, ["containers", "json"]) => containers::list(call).await,
@@ -92,6 +94,7 @@ async fn dispatch(method: &Method, seg: &[&str], call: Call) -> ApiResult {
         (&M::POST, ["exec", id, "resize"]) => exec::resize(call, id).await,
         (&M::GET, ["exec", id, "json"]) => exec::inspect(call, id).await,
 
+        (&M::POST, ["build", "prune"]) => system::build_prune(call),
         (_, ["images", ..]) | (_, ["build"]) => images::dispatch(method, seg, call).await,
 
         (&M::POST, ["volumes", "create"]) => volumes::create(call).await,
@@ -99,6 +102,10 @@ async fn dispatch(method: &Method, seg: &[&str], call: Call) -> ApiResult {
         (&M::POST, ["volumes", "prune"]) => volumes::prune(call).await,
         (&M::GET, ["volumes", name]) => volumes::inspect(call, name).await,
         (&M::DELETE, ["volumes", name]) => volumes::remove(call, name).await,
+
+        (&M::GET, ["networks"]) => networks::list(call).await,
+        (&M::POST, ["networks", "prune"]) => networks::prune(call).await,
+        (&M::GET, ["networks", id]) => networks::inspect(call, id).await,
 
         _ => Err(ApiError::not_found(format!(
             "page not found: {method} /{}",

@@ -1,4 +1,4 @@
-//! `/_ping`, `/version`, `/info`, `/events`, `/auth`, `/system/df`.
+//! `/_ping`, `/version`, `/info`, `/events`, `/auth`, `/build/prune`.
 
 use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
@@ -310,18 +310,9 @@ pub async fn auth(call: Call) -> ApiResult {
     }
 }
 
-/// `GET /system/df`.
-pub async fn df(call: Call) -> ApiResult {
-    let images = call
-        .daemon
-        .blocking(|images| images.list().unwrap_or_default())
-        .await?;
-    let size: u64 = images.iter().map(|i| i.size).sum();
-    ok_json(&json!({
-        "LayersSize": size,
-        "Images": images.iter().map(|i| json!({"Id": i.record.id, "Size": i.size, "RepoTags": i.tags})).collect::<Vec<_>>(),
-        "Containers": [],
-        "Volumes": [],
-        "BuildCache": [],
-    }))
+/// `POST /build/prune`: berthd has no builder, so no build cache; the
+/// answer is dockerd's when there is nothing to prune (`docker system
+/// prune` calls it).
+pub fn build_prune(_call: Call) -> ApiResult {
+    ok_json(&json!({ "CachesDeleted": null, "SpaceReclaimed": 0 }))
 }

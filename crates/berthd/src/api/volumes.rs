@@ -70,9 +70,15 @@ pub async fn inspect(call: Call, name: &str) -> ApiResult {
     ok_json(&call.daemon.volumes.view(&volume))
 }
 
-/// `DELETE /volumes/{name}`: 409 while a container uses it.
+/// `DELETE /volumes/{name}?force=`: 409 while a container uses it. With
+/// `force`, a missing volume is no error (moby: `docker volume rm -f`).
 pub async fn remove(call: Call, name: &str) -> ApiResult {
-    call.daemon.volumes.get(name)?;
+    if let Err(e) = call.daemon.volumes.get(name) {
+        if e.status == StatusCode::NOT_FOUND && call.query.bool("force") {
+            return status(StatusCode::NO_CONTENT);
+        }
+        return Err(e);
+    }
     let users = call.daemon.volume_users(name);
     if !users.is_empty() {
         return Err(ApiError::conflict(format!(

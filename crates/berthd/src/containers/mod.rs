@@ -3,8 +3,10 @@
 //! lifecycle (start, stop, kill, wait, remove, exit handling).
 
 pub mod archive;
+pub mod commit_changes;
 pub mod create;
 pub mod exec;
+pub mod fs_view;
 pub mod health;
 pub mod lifecycle;
 pub mod logs;
@@ -17,4 +19,5 @@ pub mod shim;
 pub mod spec;
 pub mod stats;
 pub mod store;
+pub mod tar_tree;
 pub mod view;

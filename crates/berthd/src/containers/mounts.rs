@@ -195,3 +195,37 @@ pub fn oci_mounts(mounts: &[MountPoint]) -> Result<Vec<Value>, ApiError> {
     }
     Ok(out)
 }
+
+/// The mounts `docker cp` sees through, in the order the spec mounts them
+/// (a later one covers an earlier one at the same place): the etc files
+/// from the container's directory, then volumes and binds. tmpfs mounts
+/// are left out, as dockerd's archive view leaves them out.
+pub fn view_mounts(
+    mounts: &[MountPoint],
+    etc: &super::rootfs::RootfsPaths,
+) -> Vec<super::fs_view::ViewMount> {
+    let etc_files = [
+        ("/etc/resolv.conf", &etc.resolv_conf),
+        ("/etc/hostname", &etc.hostname),
+        ("/etc/hosts", &etc.hosts),
+    ];
+    let mut out: Vec<super::fs_view::ViewMount> = etc_files
+        .into_iter()
+        .map(|(dest, source)| super::fs_view::ViewMount {
+            destination: dest.into(),
+            source: source.clone(),
+            read_only: false,
+        })
+        .collect();
+    out.extend(
+        mounts
+            .iter()
+            .filter(|m| m.kind == "volume" || m.kind == "bind")
+            .map(|m| super::fs_view::ViewMount {
+                destination: m.destination.clone(),
+                source: m.source.clone().into(),
+                read_only: m.read_only,
+            }),
+    );
+    out
+}

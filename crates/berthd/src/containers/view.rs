@@ -97,6 +97,15 @@ pub fn summary(record: &ContainerRecord) -> Value {
     })
 }
 
+/// A `GET /containers/json?size=1` row: `SizeRw` the bytes of the
+/// container's writable layer, `SizeRootFs` those plus its image's.
+pub fn summary_with_size(record: &ContainerRecord, size_rw: u64, image_size: u64) -> Value {
+    let mut row = summary(record);
+    row["SizeRw"] = json!(size_rw);
+    row["SizeRootFs"] = json!(size_rw + image_size);
+    row
+}
+
 /// `GET /containers/{id}/json`.
 pub fn inspect(entry: &Entry) -> Value {
     let record = entry.record();
