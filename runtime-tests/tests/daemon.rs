@@ -1410,6 +1410,8 @@ fn shims_run_from_a_read_only_binary() {
         .into_iter()
         .find(|p| *p != berthd_pid)
         .expect("the container's shim");
+    let comm = std::fs::read_to_string(format!("/proc/{shim_pid}/comm")).unwrap_or_default();
+    assert_eq!(comm.trim(), "berth-shim", "the shim's process name");
     let grabbed =
         std::fs::File::open(format!("/proc/{shim_pid}/exe")).expect("open the shim's exe");
     c.ok(&["rm", "-f", &id]);

@@ -18,6 +18,9 @@ use clap::Parser;
 use nix::unistd::{dup2_stderr, setsid, ForkResult};
 
 fn main() -> ExitCode {
+    // berthd runs us from a descriptor (/proc/self/fd/N), which the kernel
+    // takes as our name: `ps` would show "11". Named as the program is.
+    let _ = nix::sys::prctl::set_name(c"berth-shim");
     let cli = Cli::parse();
     // Before anything can enter a container: /proc/self/exe must not be
     // writable (CVE-2019-5736). Re-executes with the same arguments.
