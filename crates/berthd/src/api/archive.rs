@@ -259,8 +259,9 @@ pub async fn changes(call: Call, id: &str) -> ApiResult {
 pub async fn commit(call: Call) -> ApiResult {
     let q = call.query.clone();
     let daemon = call.daemon.clone();
-    let entry = daemon.containers.get(q.get("container").unwrap_or(""))?;
+    // The body first, as in `update`.
     let overrides: Value = crate::http::read_json(call.req).await?;
+    let entry = daemon.containers.get(q.get("container").unwrap_or(""))?;
     let record = entry.record();
     let repo = q.get("repo").unwrap_or("").to_string();
     let tag = match (repo.as_str(), q.get("tag").filter(|t| !t.is_empty())) {

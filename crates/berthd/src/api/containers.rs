@@ -470,9 +470,11 @@ pub async fn stats(call: Call, id: &str) -> ApiResult {
 
 /// `POST /containers/{id}/update`.
 pub async fn update(call: Call, id: &str) -> ApiResult {
-    let entry = call.daemon.containers.get(id)?;
+    // The body first: answering before reading it makes the client's
+    // write fail (EPIPE) instead of showing the error.
     let daemon = call.daemon.clone();
     let body: Value = read_json(call.req).await?;
+    let entry = daemon.containers.get(id)?;
     let warnings = daemon.update_container(&entry, &body)?;
     ok_json(&json!({ "Warnings": warnings }))
 }

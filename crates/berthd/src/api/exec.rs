@@ -11,9 +11,10 @@ use crate::http::{json as json_reply, ok_json, read_json, status, ApiError, ApiR
 
 /// `POST /containers/{id}/exec`.
 pub async fn create(call: Call, id: &str) -> ApiResult {
-    let entry = call.daemon.containers.get(id)?;
+    // The body first, as in `update`.
     let daemon = call.daemon.clone();
     let config: Value = read_json(call.req).await?;
+    let entry = daemon.containers.get(id)?;
     let session = daemon.create_exec(&entry, config)?;
     Ok(json_reply(
         StatusCode::CREATED,

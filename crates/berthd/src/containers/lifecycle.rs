@@ -178,7 +178,7 @@ impl Daemon {
         if let Ok(mut execs) = self.execs.lock() {
             execs.retain(|_, s| s.container_id != record.id);
         }
-        let _ = entry.update(|r| {
+        let record_exit = |r: &mut super::record::ContainerRecord| {
             r.state.status = "exited".into();
             r.state.exit_code = exit.exit_code;
             r.state.oom_killed = exit.oom_killed;
@@ -187,7 +187,12 @@ impl Daemon {
             r.state.shim_pid = 0;
             r.state.health = None;
             r.exec_ids.clear();
-        });
+        };
+        if record.auto_remove() {
+            entry.update_unsaved(record_exit);
+        } else {
+            let _ = entry.update(record_exit);
+        }
         if exit.oom_killed {
             self.event("container", "oom", &record.id, json!({"name": record.name}));
         }

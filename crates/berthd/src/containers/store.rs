@@ -60,6 +60,17 @@ impl Entry {
         self.changed.send_modify(|n| *n += 1);
         Ok(out)
     }
+
+    /// Changes the record in memory only, and wakes watchers: for the exit
+    /// of a container about to be removed (`--rm`), whose file goes with
+    /// it. Waiting for the disk there would delay every `run --rm`; if
+    /// berthd dies before the removal, the record on disk still says
+    /// running, and the restore finds the shim gone and removes it.
+    pub fn update_unsaved<T>(&self, f: impl FnOnce(&mut ContainerRecord) -> T) -> T {
+        let out = f(&mut self.lock());
+        self.changed.send_modify(|n| *n += 1);
+        out
+    }
 }
 
 /// All containers.
