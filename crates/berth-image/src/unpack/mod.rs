@@ -239,6 +239,7 @@ fn unpack_tar(tar: impl Read, snapshot_dir: &Path) -> Result<UnpackStats, Unpack
         root,
         stats: UnpackStats::default(),
         dir_times: Vec::new(),
+        copy_buf: vec![0; COPY_BUF],
     };
     let mut last: Option<String> = None;
     {
@@ -400,6 +401,27 @@ struct Unpacker {
     root: Root,
     stats: UnpackStats,
     dir_times: Vec<(PathBuf, String, TimeSpec, TimeSpec)>,
+    /// File contents go through here: `io::copy`'s 8 KiB would cost one
+    /// read and one write system call per 8 KiB of the layer.
+    copy_buf: Vec<u8>,
+}
+
+/// Bytes per write of a file's contents.
+const COPY_BUF: usize = 256 * 1024;
+
+/// Copies `from` to `to` through `buf`; returns the bytes copied.
+fn copy_through(from: &mut impl Read, to: &mut impl io::Write, buf: &mut [u8]) -> io::Result<u64> {
+    let mut total = 0;
+    loop {
+        let n = match from.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        total += n as u64;
+    }
 }
 
 impl Unpacker {
@@ -481,7 +503,8 @@ impl Unpacker {
                 fsops::remove_at(parent, name).map_err(|e| sys(shown, "remove existing", e))?;
                 let fd = fsops::create_file(parent, name).map_err(|e| sys(shown, "create", e))?;
                 let mut file = std::fs::File::from(fd);
-                let n = io::copy(entry, &mut file).map_err(|e| sys_io(shown, "write", e))?;
+                let n = copy_through(entry, &mut file, &mut self.copy_buf)
+                    .map_err(|e| sys_io(shown, "write", e))?;
                 if kind != T::GNUSparse && n != entry.size() {
                     return Err(reject(
                         shown,
