@@ -1445,3 +1445,37 @@ fn image_users_survive_a_daemon_crash() {
     c.ok(&["rm", &n]);
     c.ok(&["rmi", "busybox"]);
 }
+
+/// An exec whose container exits right after it stays inspectable: the
+/// client reads the exit code once the stream ends, which can be after the
+/// container stopped (seen as a flaky "No such exec instance" in CI).
+#[test]
+fn exec_outlives_its_container_for_inspect() {
+    let d = Berthd::start();
+    let c = d.client(Cli::Docker);
+    let id = c
+        .ok(&["run", "-d", "busybox", "sh", "-c", "sleep 1000 & wait"])
+        .trim()
+        .to_string();
+    let (code, body) = d.curl(
+        "POST",
+        &format!("/containers/{id}/exec"),
+        Some(br#"{"Cmd": ["true"], "AttachStdout": true}"#),
+    );
+    assert_eq!(code, 201, "{body}");
+    let exec: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let exec_id = exec["Id"].as_str().unwrap().to_string();
+    let (code, body) = d.curl(
+        "POST",
+        &format!("/exec/{exec_id}/start"),
+        Some(br#"{"Detach": true}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    c.ok(&["kill", &id]);
+    wait_status(&c, &id, "exited");
+    let (code, body) = d.curl("GET", &format!("/exec/{exec_id}/json"), None);
+    assert_eq!(code, 200, "exec inspect after the container exited: {body}");
+    c.ok(&["rm", &id]);
+    let (code, _) = d.curl("GET", &format!("/exec/{exec_id}/json"), None);
+    assert_eq!(code, 404, "the exec goes with its container");
+}

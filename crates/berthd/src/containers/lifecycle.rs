@@ -174,10 +174,6 @@ impl Daemon {
         let record = entry.record();
         self.unmount_rootfs(entry.dir());
         self.shim_paths(&record.id).remove();
-        // Exec sessions end with their container (Docker drops them too).
-        if let Ok(mut execs) = self.execs.lock() {
-            execs.retain(|_, s| s.container_id != record.id);
-        }
         let record_exit = |r: &mut super::record::ContainerRecord| {
             r.state.status = "exited".into();
             r.state.exit_code = exit.exit_code;
@@ -358,6 +354,12 @@ impl Daemon {
             wait_until_stopped(entry).await;
         }
         self.unmount_rootfs(entry.dir());
+        // Exec sessions stay inspectable after their container exits (a
+        // client reads the exit code once the stream ends, which can be
+        // after the container stopped), and go with the container.
+        if let Ok(mut execs) = self.execs.lock() {
+            execs.retain(|_, s| s.container_id != record.id);
+        }
         let id = record.id.clone();
         let _ = self
             .blocking(move |images| images.remove_container(&id))
