@@ -447,6 +447,19 @@ fn build_big_layout(dir: &Path, layers: usize, mib: usize) -> PathBuf {
     layout
 }
 
+/// Pushes `big:latest`: 4 gzipped layers of 12 MiB of incompressible
+/// data each, built under `dir`.
+fn push_big_image(registry: &Registry, dir: &Path) {
+    let layout = build_big_layout(dir, 4, 12);
+    registry
+        .skopeo_copy_with(
+            &format!("oci:{}:big", layout.display()),
+            &registry.docker_ref("big:latest"),
+            &["--preserve-digests"],
+        )
+        .unwrap();
+}
+
 fn image_tool() -> Command {
     Command::new(env!("CARGO_BIN_EXE_image-tool"))
 }
@@ -505,14 +518,7 @@ fn assert_consistent(root: &Path) {
 fn killed_mid_pull_the_store_stays_consistent_and_resumes() {
     let registry = Registry::start().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let layout = build_big_layout(work.path(), 4, 12);
-    registry
-        .skopeo_copy_with(
-            &format!("oci:{}:big", layout.display()),
-            &registry.docker_ref("big:latest"),
-            &["--preserve-digests"],
-        )
-        .unwrap();
+    push_big_image(&registry, work.path());
     let r = registry.image_ref("big:latest");
     let root = work.path().join("root");
 
@@ -651,16 +657,9 @@ impl Drop for SmallDisk {
 fn a_full_disk_fails_the_pull_cleanly() {
     let registry = Registry::start().unwrap();
     let work = tempfile::tempdir().unwrap();
-    // 4 layers of 12 MiB incompressible data: about 48 MiB of blobs and
-    // 48 MiB of snapshots, which a 40 MiB disk cannot hold.
-    let layout = build_big_layout(work.path(), 4, 12);
-    registry
-        .skopeo_copy_with(
-            &format!("oci:{}:big", layout.display()),
-            &registry.docker_ref("big:latest"),
-            &["--preserve-digests"],
-        )
-        .unwrap();
+    // About 48 MiB of blobs and 48 MiB of snapshots, which a 40 MiB disk
+    // cannot hold.
+    push_big_image(&registry, work.path());
     let r = reference(&registry, "big:latest");
     let disk = SmallDisk::mount(40);
     let root = disk.path().join("root");
