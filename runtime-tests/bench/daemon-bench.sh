@@ -105,29 +105,9 @@ eng() { # eng ENGINE ARGS...: run the engine's CLI
 
 # ------------------------------------------------------------------ cleanup
 
-umount_under() {
-    local dir=$1
-    for _ in 1 2 3 4 5; do
-        local pts
-        pts=$(awk -v p="$dir" '$5 == p || index($5, p "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r)
-        [ -n "$pts" ] || return 0
-        while read -r m; do umount -l "$m" 2>/dev/null || true; done <<<"$pts"
-    done
-}
-kill_cmdline() {
-    local p
-    for p in $(pgrep -f -- "$1" || true); do
-        [ "$p" != $$ ] && kill -9 "$p" 2>/dev/null || true
-    done
-}
-stop_pid() {
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+# umount_under, kill_cmdline, stop_pid
+source "$ROOT/runtime-tests/bench/cleanup.sh"
+
 # Pids in any cgroup whose path has a component starting with $1.
 pids_in_cgroup_prefix() {
     grep -l -E ":/(.*/)?$1" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 || true
@@ -369,7 +349,7 @@ for e in "${burst_engines[@]}"; do rm_all "$e"; done
 
 # ------------------------------------------------------------------ report
 
-row() { grep "^$1 " <<<"$2" | cut -d' ' -f2-; }
+row() { grep "^$1 " <<<"$2" | cut -d' ' -f2- || true; } # empty for an engine not measured
 label() {
     case $1 in
     berthd) echo "berthd (docker CLI)" ;;
