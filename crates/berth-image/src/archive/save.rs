@@ -63,7 +63,7 @@ use super::{
 };
 use crate::reference::Reference;
 use crate::store::{BlobDigest, BlobStore};
-use crate::unpack::{detect_compression, Compression};
+use crate::unpack::detect_compression;
 
 /// The annotation containerd and docker (v25+) put on `index.json` entries:
 /// the full, normalized image name (`docker.io/library/busybox:latest`).
@@ -474,16 +474,10 @@ fn open_layer(store: &BlobStore, layer: &CheckedLayer) -> Result<Box<dyn Read>, 
     file.seek(SeekFrom::Start(0))
         .map_err(|e| io_err("seek", what, e))?;
     let file = BufReader::with_capacity(COPY_BUF, file);
-    Ok(
-        match detect_compression(Some(&layer.blob.media_type), &head) {
-            Compression::None => Box::new(file),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::with_buffer(file)
-                    .map_err(|e| io_err("start zstd decompression", what, e))?,
-            ),
-        },
-    )
+    detect_compression(Some(&layer.blob.media_type), &head)
+        .decoder(file)
+        .map(|decoder| Box::new(decoder) as Box<dyn Read>)
+        .map_err(|e| io_err("start decompression", what, e))
 }
 
 /// Copies `src` to `dst`, hashing: exactly `len` bytes if given (an error

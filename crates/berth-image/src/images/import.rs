@@ -14,7 +14,7 @@ use crate::archive::{Descriptor, MEDIA_TYPE_OCI_LAYER_TAR};
 use crate::manifest::Platform;
 use crate::metadata::{ImageLayer, ImageRecord};
 use crate::reference::Reference;
-use crate::unpack::{detect_compression, Compression};
+use crate::unpack::detect_compression;
 
 impl Images {
     /// Makes an image from a rootfs tar. `config` is the image's run
@@ -73,13 +73,9 @@ impl Images {
     ) -> Result<(File, String, u64), ImageError> {
         let mut input = BufReader::new(tar);
         let head = io::BufRead::fill_buf(&mut input).map_err(|e| self.import_error(e))?;
-        let decoder: Box<dyn Read> = match detect_compression(None, head) {
-            Compression::None => Box::new(input),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
-            Compression::Zstd => {
-                Box::new(zstd::stream::read::Decoder::new(input).map_err(|e| self.import_error(e))?)
-            }
-        };
+        let decoder = detect_compression(None, head)
+            .decoder(input)
+            .map_err(|e| self.import_error(e))?;
         let path =
             self.root()
                 .join("ingest")

@@ -27,6 +27,7 @@
 //! image config's `rootfs.diff_ids`).
 
 mod fsops;
+mod gzip;
 mod read_ahead;
 #[cfg(test)]
 mod tests;
@@ -77,6 +78,35 @@ pub fn detect_compression(media_type: Option<&str>, first_bytes: &[u8]) -> Compr
         }
         Some(m) if m.ends_with("+zstd") || m.ends_with(".zstd") => Compression::Zstd,
         _ => Compression::None,
+    }
+}
+
+impl Compression {
+    /// A reader of `source`'s decompressed bytes.
+    pub fn decoder<R: Read>(self, source: R) -> io::Result<Decoder<R>> {
+        Ok(match self {
+            Compression::None => Decoder::Plain(source),
+            Compression::Gzip => Decoder::Gzip(gzip::GzipDecoder::new(source)),
+            Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::new(source)?),
+        })
+    }
+}
+
+/// A layer's decompressed bytes: gzip by ISA-L (see `gzip.rs`), zstd by
+/// libzstd. `Send` whenever its source is.
+pub enum Decoder<R: Read> {
+    Plain(R),
+    Gzip(gzip::GzipDecoder<R>),
+    Zstd(zstd::stream::read::Decoder<'static, io::BufReader<R>>),
+}
+
+impl<R: Read> Read for Decoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::Plain(r) => r.read(buf),
+            Decoder::Gzip(r) => r.read(buf),
+            Decoder::Zstd(r) => r.read(buf),
+        }
     }
 }
 
@@ -211,18 +241,12 @@ pub fn unpack_layer(
     snapshot_dir: &Path,
     compression: Compression,
 ) -> Result<UnpackStats, UnpackError> {
-    let decoder: Box<dyn Read + Send + '_> = match compression {
-        Compression::None => Box::new(reader),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-        Compression::Zstd => {
-            Box::new(zstd::stream::read::Decoder::new(reader).map_err(|source| {
-                UnpackError::Stream {
-                    after: None,
-                    source,
-                }
-            })?)
-        }
-    };
+    let decoder = compression
+        .decoder(reader)
+        .map_err(|source| UnpackError::Stream {
+            after: None,
+            source,
+        })?;
     // Inflating on a helper thread while this one hashes and writes.
     std::thread::scope(|scope| unpack_tar(ReadAhead::spawn(scope, decoder), snapshot_dir))
 }
