@@ -29,6 +29,8 @@ both_clients!(
     volumes_lifecycle,
     system_df_and_info,
     update_resources,
+    run_mount_tmpfs_ulimit_flags,
+    run_health_and_log_flags,
     search_a_local_registry,
     attach_to_a_running_container,
     detach_keys_on_a_pty,
@@ -514,6 +516,132 @@ fn update_resources(c: &Client) {
         c,
         &["update", "--memory", "64m", &name("nope")],
         "No such container",
+    );
+}
+
+// ------------------------------------------------------- run flags
+
+/// Scenario: `--mount` (a read-only bind), `--tmpfs` with a size and
+/// `--ulimit` reach the container; bad values fail before anything runs.
+fn run_mount_tmpfs_ulimit_flags(c: &Client) {
+    let who = c.name();
+    let dir = scratch();
+    std::fs::write(dir.path().join("hello.txt"), "from-host\n").expect("write");
+    let mount = format!("type=bind,src={},dst=/data,readonly", dir.path().display());
+    let script = "cat /data/hello.txt; \
+        touch /data/x 2>/dev/null && echo writable || echo read-only; \
+        grep -w /scratch /proc/mounts | grep -o 'size=[0-9]*k'; \
+        awk '/open files/ { print $4, $5 }' /proc/self/limits";
+    let out = c.ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        &mount,
+        "--tmpfs",
+        "/scratch:size=1m",
+        "--ulimit",
+        "nofile=100:200",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(
+        out, "from-host\nread-only\nsize=1024k\n100 200\n",
+        "[{who}]"
+    );
+    assert!(
+        !dir.path().join("x").exists(),
+        "[{who}] the bind was writable"
+    );
+
+    fails_with(
+        c,
+        &[
+            "run",
+            "--rm",
+            "--mount",
+            "type=bind,src=/tmp",
+            "busybox",
+            "true",
+        ],
+        "target is required",
+    );
+    fails_with(
+        c,
+        &[
+            "run",
+            "--rm",
+            "--ulimit",
+            "nofile=200:100",
+            "busybox",
+            "true",
+        ],
+        "soft limit must be less than or equal to hard limit",
+    );
+    let args = ["run", "--rm", "--ulimit", "bogus=1", "busybox", "true"];
+    fails_with(c, &args, "invalid ulimit type: bogus");
+}
+
+/// Scenario: `--health-*` flags make a healthy container; `--log-opt`
+/// lands in the log config; `--no-healthcheck` with a probe is refused.
+fn run_health_and_log_flags(c: &Client) {
+    let who = c.name();
+    let ctr = shell(
+        c,
+        "healthy",
+        &[
+            "-d",
+            "--health-cmd",
+            "test -e /tmp/ready",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "2",
+            "--log-opt",
+            "max-size=10k",
+            "--log-opt",
+            "max-file=2",
+        ],
+        "touch /tmp/ready; sleep 600",
+    );
+    let health = c.inspect("{{json .Config.Healthcheck}}", &ctr);
+    for want in [
+        r#""CMD-SHELL","test -e /tmp/ready""#,
+        r#""Interval":1000000000"#,
+        r#""Retries":2"#,
+    ] {
+        assert!(health.contains(want), "[{who}] want {want} in {health}");
+    }
+    let log = c.inspect("{{json .HostConfig.LogConfig}}", &ctr);
+    assert!(
+        log.contains(r#""max-size":"10k""#) && log.contains(r#""max-file":"2""#),
+        "[{who}] {log}"
+    );
+    poll(60, "the container to become healthy", || {
+        (c.inspect("{{.State.Health.Status}}", &ctr) == "healthy").then_some(())
+    });
+    c.ok(&["rm", "-f", &ctr]);
+
+    let off = shell(c, "nohealth", &["-d", "--no-healthcheck"], "sleep 600");
+    assert_eq!(
+        c.inspect("{{json .Config.Healthcheck.Test}}", &off),
+        r#"["NONE"]"#,
+        "[{who}]"
+    );
+    c.ok(&["rm", "-f", &off]);
+    fails_with(
+        c,
+        &[
+            "run",
+            "--rm",
+            "--no-healthcheck",
+            "--health-cmd",
+            "true",
+            "busybox",
+            "true",
+        ],
+        "--no-healthcheck conflicts with --health-* options",
     );
 }
 

@@ -154,6 +154,28 @@ pub struct ContainerConfig {
     pub stop_signal: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthConfig>,
+}
+
+/// `Config.Healthcheck`: the probe (`["CMD-SHELL", cmd]`, `["CMD", ...]`,
+/// `["NONE"]`, or empty to inherit the image's) and its timing in
+/// nanoseconds; zero means the default.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct HealthConfig {
+    #[serde(skip_serializing_if = "is_empty", deserialize_with = "super::nullable")]
+    pub test: Vec<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub interval: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub timeout: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub start_period: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub start_interval: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retries: i64,
 }
 
 /// `POST /containers/create` body: the Config fields at the top level,
@@ -210,6 +232,13 @@ pub struct HostConfig {
     pub pids_limit: Option<i64>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub runtime: String,
+    /// `--tmpfs`: mount point -> options (`rw,size=64m`).
+    #[serde(skip_serializing_if = "is_empty", deserialize_with = "super::nullable")]
+    pub tmpfs: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "is_empty", deserialize_with = "super::nullable")]
+    pub ulimits: Vec<Ulimit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_config: Option<LogConfig>,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -233,6 +262,68 @@ pub struct Mount {
     pub source: String,
     pub target: String,
     pub read_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_options: Option<BindOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_options: Option<VolumeOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tmpfs_options: Option<TmpfsOptions>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct BindOptions {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub propagation: String,
+    #[serde(skip_serializing_if = "is_false")]
+    pub non_recursive: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct VolumeOptions {
+    #[serde(skip_serializing_if = "is_false")]
+    pub no_copy: bool,
+    #[serde(skip_serializing_if = "is_empty", deserialize_with = "super::nullable")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver_config: Option<VolumeDriverConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct VolumeDriverConfig {
+    pub name: String,
+    #[serde(skip_serializing_if = "is_empty", deserialize_with = "super::nullable")]
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct TmpfsOptions {
+    #[serde(skip_serializing_if = "is_zero")]
+    pub size_bytes: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+}
+
+/// `HostConfig.Ulimits` entry (`--ulimit nofile=1024:2048`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// `HostConfig.LogConfig` (`--log-driver`, `--log-opt`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct LogConfig {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(deserialize_with = "super::nullable")]
+    pub config: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -5,10 +5,13 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context as _};
 use berth_api::types::{
-    ContainerConfig, CreateRequest, Empty, EndpointSettings, HostConfig, NetworkingConfig,
-    PortBinding, RestartPolicy,
+    ContainerConfig, CreateRequest, Empty, EndpointSettings, HostConfig, LogConfig,
+    NetworkingConfig, PortBinding, RestartPolicy, Ulimit,
 };
 use clap::Args;
+
+use super::health_flags::HealthFlags;
+use super::mount_flag::parse_mount;
 
 #[derive(Debug, Args, Default)]
 pub struct ContainerOpts {
@@ -45,6 +48,12 @@ pub struct ContainerOpts {
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume", value_name = "list")]
     pub volumes: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long = "mount", value_name = "mount")]
+    pub mounts: Vec<String>,
+    /// Mount a tmpfs directory
+    #[arg(long = "tmpfs", value_name = "list")]
+    pub tmpfs: Vec<String>,
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
@@ -66,6 +75,17 @@ pub struct ContainerOpts {
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long = "pids-limit", value_name = "int", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// Ulimit options
+    #[arg(long = "ulimit", value_name = "ulimit")]
+    pub ulimits: Vec<String>,
+    /// Logging driver for the container
+    #[arg(long = "log-driver", value_name = "string")]
+    pub log_driver: Option<String>,
+    /// Log driver options
+    #[arg(long = "log-opt", value_name = "list")]
+    pub log_opts: Vec<String>,
+    #[command(flatten)]
+    pub health: HealthFlags,
     /// Restart policy to apply when a container exits
     #[arg(long, value_name = "string")]
     pub restart: Option<String>,
@@ -174,6 +194,7 @@ impl ContainerOpts {
             labels: parse_labels(&self.labels),
             stop_signal: self.stop_signal.clone().unwrap_or_default(),
             stop_timeout: self.stop_timeout,
+            healthcheck: self.health.healthcheck()?,
             ..Default::default()
         })
     }
@@ -208,8 +229,41 @@ impl ContainerOpts {
             nano_cpus: self.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
             pids_limit: self.pids_limit,
             runtime: self.runtime.clone().unwrap_or_default(),
+            mounts: self
+                .mounts
+                .iter()
+                .map(|m| parse_mount(m))
+                .collect::<anyhow::Result<_>>()?,
+            tmpfs: self.tmpfs.iter().map(|t| parse_tmpfs(t)).collect(),
+            ulimits: self
+                .ulimits
+                .iter()
+                .map(|u| parse_ulimit(u))
+                .collect::<anyhow::Result<_>>()?,
+            log_config: self.log_config()?,
             ..Default::default()
         })
+    }
+
+    /// `--log-driver` and `--log-opt k=v`; `None` leaves the daemon's
+    /// default (json-file).
+    fn log_config(&self) -> anyhow::Result<Option<LogConfig>> {
+        if self.log_driver.is_none() && self.log_opts.is_empty() {
+            return Ok(None);
+        }
+        let kind = self.log_driver.clone().unwrap_or_default();
+        if kind == "none" && !self.log_opts.is_empty() {
+            bail!("invalid logging opts for driver none");
+        }
+        let config = self
+            .log_opts
+            .iter()
+            .map(|o| match o.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (o.clone(), String::new()),
+            })
+            .collect();
+        Ok(Some(LogConfig { kind, config }))
     }
 
     fn networking_config(&self) -> Option<NetworkingConfig> {
@@ -264,6 +318,55 @@ pub fn parse_labels(list: &[String]) -> BTreeMap<String, String> {
             None => (l.clone(), String::new()),
         })
         .collect()
+}
+
+/// `--tmpfs /dir[:options]`.
+fn parse_tmpfs(spec: &str) -> (String, String) {
+    let (dir, options) = spec.split_once(':').unwrap_or((spec, ""));
+    (dir.to_string(), options.to_string())
+}
+
+/// The resource names `--ulimit` takes (docker's go-units list).
+const ULIMIT_NAMES: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+/// `--ulimit name=soft[:hard]` (one value sets both).
+pub fn parse_ulimit(spec: &str) -> anyhow::Result<Ulimit> {
+    let Some((name, limits)) = spec.split_once('=') else {
+        bail!("invalid ulimit argument: {spec}");
+    };
+    if !ULIMIT_NAMES.contains(&name) {
+        bail!("invalid ulimit type: {name}");
+    }
+    let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
+    let number = |n: &str| -> anyhow::Result<i64> {
+        n.parse()
+            .with_context(|| format!("invalid ulimit argument: {spec}"))
+    };
+    let (soft, hard) = (number(soft)?, number(hard)?);
+    if soft > hard {
+        bail!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}");
+    }
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
 }
 
 /// `-v` values: `/ctr` alone is an anonymous volume (Config.Volumes);
