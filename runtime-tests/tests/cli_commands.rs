@@ -25,6 +25,7 @@ both_clients!(
     cp_both_directions,
     cp_bad_input,
     commit_diff_history,
+    commit_with_a_healthcheck,
     export_and_import,
     volumes_lifecycle,
     system_df_and_info,
@@ -517,6 +518,48 @@ fn update_resources(c: &Client) {
         &["update", "--memory", "64m", &name("nope")],
         "No such container",
     );
+}
+
+/// Scenario: `commit --change HEALTHCHECK ...` gives the image a probe
+/// that containers run from it use; a bad HEALTHCHECK is refused.
+fn commit_with_a_healthcheck(c: &Client) {
+    let who = c.name();
+    let src = sleeper(c);
+    let image = format!("{}:hc", name("hc-image"));
+    let change = "HEALTHCHECK --interval=1s --retries=2 CMD test -e /tmp/ok";
+    c.ok(&["commit", "--change", change, &src, &image]);
+    let test = c.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config.Healthcheck.Test}}",
+        &image,
+    ]);
+    assert_eq!(test.trim(), r#"["CMD-SHELL","test -e /tmp/ok"]"#, "[{who}]");
+
+    let ctr = name("hc-run");
+    c.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &ctr,
+        &image,
+        "sh",
+        "-c",
+        "touch /tmp/ok; sleep 600",
+    ]);
+    poll(60, "the committed probe to pass", || {
+        (c.inspect("{{.State.Health.Status}}", &ctr) == "healthy").then_some(())
+    });
+
+    let bad = "HEALTHCHECK --interval=soon CMD true";
+    fails_with(
+        c,
+        &["commit", "--change", bad, &src, &image],
+        "invalid duration",
+    );
+    c.ok(&["rm", "-f", &ctr, &src]);
+    c.ok(&["rmi", &image]);
 }
 
 // ------------------------------------------------------- run flags

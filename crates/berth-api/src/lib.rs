@@ -12,10 +12,13 @@
 //!   attach streams without a TTY.
 //! - [`detach_keys`]: docker's `--detach-keys` format and a detector for
 //!   the sequence in an input stream.
+//! - [`go_duration`]: Go's duration strings (`1m30s`), for flags and
+//!   Dockerfile options.
 
 pub mod client;
 pub mod detach_keys;
 pub mod error;
+pub mod go_duration;
 pub mod hijack;
 pub mod host;
 pub mod query;

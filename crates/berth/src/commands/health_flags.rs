@@ -5,7 +5,7 @@ use anyhow::{anyhow, bail};
 use berth_api::types::HealthConfig;
 use clap::Args;
 
-use crate::output::units::parse_go_duration;
+use berth_api::go_duration;
 
 #[derive(Debug, Args, Default)]
 pub struct HealthFlags {
@@ -84,16 +84,15 @@ fn nanos(flag: &str, value: &Option<String>) -> anyhow::Result<i64> {
         return Ok(0);
     };
     if let Some(negative) = text.strip_prefix('-') {
-        if parse_go_duration(negative).is_some() {
+        if go_duration::seconds(negative).is_some() {
             bail!("{flag} cannot be negative");
         }
     }
-    let secs = parse_go_duration(text).ok_or_else(|| {
+    go_duration::nanos(text).ok_or_else(|| {
         anyhow!(
             "invalid argument \"{text}\" for \"{flag}\" flag: time: invalid duration \"{text}\""
         )
-    })?;
-    Ok((secs * 1e9).round() as i64)
+    })
 }
 
 #[cfg(test)]

@@ -134,7 +134,8 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 /// counts back from now; a unix timestamp passes through; RFC 3339 dates
 /// (`2024-01-02`, `2024-01-02T15:04:05Z`) are converted.
 pub fn parse_timestamp(value: &str) -> Option<String> {
-    if let Some(secs) = parse_go_duration(value) {
+    // "0" is the epoch, not "0s ago" (docker's GetTimestamp).
+    if let Some(secs) = parse_go_duration(value).filter(|_| value != "0") {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
         let t = now.as_secs_f64() - secs;
         return Some(format!("{t:.9}"));
@@ -147,33 +148,7 @@ pub fn parse_timestamp(value: &str) -> Option<String> {
 
 /// `1h30m`, `10s`, `500ms` → seconds.
 pub fn parse_go_duration(s: &str) -> Option<f64> {
-    let mut total = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += n * scale;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
+    berth_api::go_duration::seconds(s)
 }
 
 /// `YYYY-MM-DD[THH:MM:SS[.frac]][Z|±HH:MM]` → unix seconds (no zone is UTC).

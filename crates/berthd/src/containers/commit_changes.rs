@@ -2,14 +2,15 @@
 //! committed config, and the result merged with the container's config,
 //! as dockerd does it (its builder's `BuildFromConfig`, then `merge`).
 //!
-//! Accepted: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL,
-//! USER, VOLUME, WORKDIR (dockerd also takes HEALTHCHECK; berthd refuses
-//! it rather than ignoring it). Words are split shell-style (quotes,
+//! Accepted: CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK (see
+//! `healthcheck_instruction.rs`), LABEL, ONBUILD, STOPSIGNAL, USER,
+//! VOLUME, WORKDIR, as dockerd accepts them. Words are split shell-style (quotes,
 //! backslashes) and `$VAR`, `${VAR}` and `${VAR:-default}` expand from the
 //! config's environment at that point, as in a Dockerfile.
 
 use serde_json::{json, Map, Value};
 
+use super::healthcheck_instruction;
 use crate::http::ApiError;
 
 /// Applies `changes` (each may hold several lines) to `config`.
@@ -117,6 +118,9 @@ fn apply_one(
                 _ => {}
             }
             array_at(config, "OnBuild").push(json!(rest));
+        }
+        "HEALTHCHECK" => {
+            config["Healthcheck"] = healthcheck_instruction::parse(rest).map_err(bad)?
         }
         other => return Err(bad(format!("{other} is not a valid change command"))),
     }

@@ -8,6 +8,7 @@ pub mod create;
 pub mod exec;
 pub mod fs_view;
 pub mod health;
+pub mod healthcheck_instruction;
 pub mod lifecycle;
 pub mod logs;
 pub mod mounts;
