@@ -30,26 +30,25 @@ pub fn alive(pid: i32) -> bool {
 
 /// Pids of processes (other than us) whose command line mentions `needle`.
 pub fn pids_with_cmdline(needle: &str) -> Vec<i32> {
+    pids_where(|proc_dir| {
+        std::fs::read(proc_dir.join("cmdline"))
+            .is_ok_and(|cmd| String::from_utf8_lossy(&cmd).contains(needle))
+    })
+}
+
+/// The pids (other than ours) whose `/proc/<pid>` directory `matches`.
+pub fn pids_where(matches: impl Fn(&std::path::Path) -> bool) -> Vec<i32> {
     let me = std::process::id() as i32;
-    let mut pids = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return pids;
+        return Vec::new();
     };
-    for e in entries.filter_map(|e| e.ok()) {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        if String::from_utf8_lossy(&cmd).contains(needle) {
-            pids.push(pid);
-        }
-    }
-    pids
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().parse::<i32>().ok()?;
+            (pid != me && matches(&e.path())).then_some(pid)
+        })
+        .collect()
 }
 
 /// SIGKILLs `pids` and waits (bounded) until they are gone.

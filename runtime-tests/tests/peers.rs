@@ -81,26 +81,15 @@ fn path_str(p: &Path) -> &str {
 
 /// Pids of processes that are in a cgroup whose path has a component `name`.
 fn pids_in_cgroup_named(name: &str) -> Vec<i32> {
-    let mut pids = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return pids;
-    };
-    for e in entries.filter_map(|e| e.ok()) {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
+    runtime_tests::cleanup::pids_where(|proc_dir| {
+        let Ok(text) = std::fs::read_to_string(proc_dir.join("cgroup")) else {
+            return false;
         };
-        let Ok(text) = std::fs::read_to_string(e.path().join("cgroup")) else {
-            continue;
-        };
-        let hit = text.lines().any(|l| {
+        text.lines().any(|l| {
             let path = l.splitn(3, ':').nth(2).unwrap_or("");
             path.split('/').any(|c| c == name)
-        });
-        if hit {
-            pids.push(pid);
-        }
-    }
-    pids
+        })
+    })
 }
 
 /// Cgroup directories named `name` directly under the cgroup root or under
