@@ -89,21 +89,22 @@ where
     let to_shim = async {
         let mut escape = escape;
         let mut buf = vec![0u8; 32 * 1024];
-        let mut out = Vec::with_capacity(buf.len());
+        let mut out = Vec::new();
         loop {
             let n = match client_r.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            out.clear();
-            let detached = match escape.as_mut() {
-                Some(detector) => detector.scan(&buf[..n], &mut out),
-                None => {
-                    out.extend_from_slice(&buf[..n]);
-                    false
+            // Without a detector the input goes on as read, uncopied.
+            let (forward, detached) = match escape.as_mut() {
+                Some(detector) => {
+                    out.clear();
+                    let detached = detector.scan(&buf[..n], &mut out);
+                    (&out[..], detached)
                 }
+                None => (&buf[..n], false),
             };
-            if shim_w.write_all(&out).await.is_err() {
+            if shim_w.write_all(forward).await.is_err() {
                 break;
             }
             if detached {
