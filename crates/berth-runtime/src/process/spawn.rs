@@ -141,7 +141,7 @@ fn fork_stage1(
                     exit_immediately(code)
                 }
                 Err(e) => {
-                    let _ = sock.send(&Message::Failed(e.to_string()));
+                    let _ = sock.send(&super::sync::failed(&e));
                     exit_immediately(1)
                 }
             }

@@ -96,7 +96,17 @@ impl SyncSocket {
 /// success the child has exec'd and never gets here.
 pub fn report_failure_and_exit<T>(sync: &SyncSocket, result: Result<T>) -> ! {
     if let Err(e) = result {
-        let _ = sync.send(&Message::Failed(e.to_string()));
+        let _ = sync.send(&failed(&e));
     }
     crate::syscall::exit_immediately(1)
+}
+
+/// The message that reports a child's error. The receiving side wraps it
+/// in `Error::InitFailed`, so an `InitFailed` goes as its bare reason (one
+/// "container init failed: " in the end, not two).
+pub fn failed(e: &Error) -> Message {
+    match e {
+        Error::InitFailed(reason) => Message::Failed(reason.clone()),
+        other => Message::Failed(other.to_string()),
+    }
 }
