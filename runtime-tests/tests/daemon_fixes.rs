@@ -1,14 +1,16 @@
 //! Fixes to berthd found by running the docker CLI and berth against it:
 //! `docker cp` of `DIR/.` and through the container's mounts, archive
 //! errors as 4xx, `system df` numbers, `system prune` and `network ls`,
-//! `commit --change`, `volume rm -f` of a missing volume. Scenarios run
+//! `commit --change`, `volume rm -f` of a missing volume, `run --rm` gone
+//! when it returns (its files going later) and `--rm` containers across a
+//! crash of berthd. Scenarios run
 //! through both CLIs; raw API checks use curl on the socket.
 //!
 //! Needs root: `cargo build -p berthd -p berth-shim -p berth` first. Each
 //! test has its own berthd, removed on drop; temp dirs are `TempDir`s.
 //! No timing assertions.
 
-use runtime_tests::berthd::{text, Berthd, Client};
+use runtime_tests::berthd::{poll, text, Berthd, Client};
 use runtime_tests::both_clients;
 use runtime_tests::unique_id;
 
@@ -21,6 +23,7 @@ both_clients!(
     system_prune,
     commit_with_changes,
     volume_rm_force_of_a_missing_volume,
+    run_rm_is_gone_when_it_returns,
 );
 
 fn scratch() -> tempfile::TempDir {
@@ -433,4 +436,78 @@ fn ps_size_shows_what_a_container_wrote(c: &Client) {
         "[{who}] ps -s of a container that wrote 3 MB: {out:?}"
     );
     c.ok(&["rm", &n]);
+}
+
+/// Scenario: once `run --rm` returns, the container is gone for `ps -a`,
+/// `inspect` and its name, though its files (writable layer, shim
+/// directory) go in the background, and soon. A `--rm` container berthd
+/// finds not running when it starts again is removed (as dockerd does),
+/// one still running is kept, and other containers stay.
+fn run_rm_is_gone_when_it_returns(c: &Client) {
+    let who = c.name();
+    let d = c.d;
+    for i in 0..10 {
+        let n = unique_id("rmgone");
+        let out = c.ok(&["run", "--rm", "--name", &n, "busybox", "echo", "out"]);
+        assert_eq!(out, "out\n", "[{who}] run #{i}");
+        let listed = c.ok(&["ps", "-aq", "--filter", &format!("name={n}")]);
+        assert!(
+            listed.trim().is_empty(),
+            "[{who}] run #{i}: ps -a still lists {n}: {listed:?}"
+        );
+        let out = c.run(&["inspect", &n]);
+        assert!(
+            !out.status.success() && text(&out.stderr).contains("No such"),
+            "[{who}] run #{i}: {}",
+            c.show(&["inspect", &n], &out)
+        );
+        // The name is free at once.
+        c.ok(&["run", "--name", &n, "busybox", "true"]);
+        c.ok(&["rm", &n]);
+    }
+    let containers = d.data_root().join("containers");
+    let exec_root = d.exec_root();
+    poll(30, "the removed containers' files", || {
+        let left: Vec<_> = std::fs::read_dir(&containers)
+            .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        // The exec root keeps the runtime's own directory.
+        let shims: Vec<_> = std::fs::read_dir(&exec_root)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name())
+                    .filter(|f| f != "runtime")
+                    .collect()
+            })
+            .unwrap_or_default();
+        (left.is_empty() && shims.is_empty()).then_some(())
+    });
+
+    let created = unique_id("rmcreated");
+    let running = unique_id("rmrunning");
+    let kept = unique_id("kept");
+    c.ok(&["create", "--rm", "--name", &created, "busybox", "true"]);
+    c.ok(&[
+        "run", "-d", "--rm", "--name", &running, "busybox", "sleep", "600",
+    ]);
+    c.ok(&["create", "--name", &kept, "busybox", "true"]);
+    d.kill9();
+    d.spawn();
+    poll(30, "the --rm container that was not running to go", || {
+        let names = c.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+        (!names.lines().any(|l| l.trim() == created)).then_some(())
+    });
+    let names = c.ok(&["ps", "-a", "--format", "{{.Names}}\t{{.Status}}"]);
+    assert!(
+        names
+            .lines()
+            .any(|l| l.starts_with(&format!("{running}\tUp"))),
+        "[{who}] the running --rm container did not survive the restart:\n{names}\n{}",
+        d.log_tail(30)
+    );
+    assert!(
+        names.lines().any(|l| l.starts_with(&format!("{kept}\t"))),
+        "[{who}] {kept} went with the restart:\n{names}"
+    );
+    c.ok(&["rm", "-f", &running, &kept]);
 }

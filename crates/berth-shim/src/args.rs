@@ -46,6 +46,20 @@ pub struct Common {
     /// Cache compiled seccomp profiles in this directory.
     #[arg(long)]
     pub seccomp_cache: Option<PathBuf>,
+    /// Wait for a line on stdin before doing anything (berthd starts us
+    /// while it prepares the bundle); end quietly at EOF instead.
+    #[arg(long)]
+    pub await_go: bool,
+}
+
+impl Mode {
+    /// The options both modes share.
+    pub fn common(&self) -> &Common {
+        match self {
+            Mode::Run(a) => &a.common,
+            Mode::Exec(a) => &a.common,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -28,6 +28,10 @@ fn main() -> ExitCode {
         eprintln!("berth-shim: protecting the shim binary: {e}");
         return ExitCode::FAILURE;
     }
+    if cli.mode.common().await_go && !go_given() {
+        // berthd gave up on this start (its pipe closed): nothing to do.
+        return ExitCode::SUCCESS;
+    }
     let ready = match detach() {
         Ok(Some(ready)) => ready,
         Ok(None) => return ExitCode::SUCCESS,
@@ -43,6 +47,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Waits for berthd's go line on stdin; false at EOF (or a read error).
+fn go_given() -> bool {
+    let mut line = String::new();
+    matches!(std::io::stdin().read_line(&mut line), Ok(n) if n > 0 && line.ends_with('\n'))
 }
 
 /// Forks: the parent returns `None` (and exits at once, so berthd reaps
@@ -71,10 +81,7 @@ fn detach() -> Result<Option<File>> {
 }
 
 fn serve(mode: Mode, mut ready: File) -> Result<()> {
-    let common = match &mode {
-        Mode::Run(a) => a.common.clone(),
-        Mode::Exec(a) => a.common.clone(),
-    };
+    let common = mode.common().clone();
     fs::create_dir_all(&common.dir)
         .with_context(|| format!("creating {}", common.dir.display()))?;
     redirect_stderr(&common)?;
@@ -187,8 +194,11 @@ fn prepare_run(args: &RunArgs) -> Result<Prepared> {
         })??;
         (container, io)
     };
+    let pid = container.pid().as_raw();
     let process = ContainerProcess {
-        pid: container.pid().as_raw(),
+        pid,
+        // Optional: without it the exit is only reported later.
+        mount_ns: File::open(format!("/proc/{pid}/ns/mnt")).ok(),
         container,
     };
     Ok((Box::new(process), Some(io), log))
@@ -219,6 +229,13 @@ fn prepare_exec(args: &ExecArgs) -> Result<Prepared> {
 struct ContainerProcess {
     container: Container,
     pid: i32,
+    /// The container's mount namespace, held until the cleanup. When the
+    /// init exits, the kernel tears down the namespaces it was the last
+    /// user of before it tells us (SIGCHLD), and unmounting the
+    /// container's filesystems waits for an RCU grace period (up to a
+    /// couple of milliseconds on a VM). Held here, that teardown happens
+    /// when we close it, after the exit was reported.
+    mount_ns: Option<File>,
 }
 
 impl Process for ContainerProcess {
@@ -236,6 +253,7 @@ impl Process for ContainerProcess {
     }
 
     fn cleanup(&mut self) {
+        drop(self.mount_ns.take());
         if let Err(e) = self.container.delete(true) {
             eprintln!(
                 "berth-shim: deleting container {}: {e}",

@@ -431,23 +431,33 @@ impl<P: Process> Shim<P> {
         berth_runtime::process::pty::resize(m.as_fd(), height, width).map_err(io::Error::other)
     }
 
-    /// Writes the exit record, answers the waiters, closes the clients and
-    /// cleans up the process.
+    /// Answers the waiters, closes the clients, writes the exit record,
+    /// cleans up the process, and only then closes the waiters'
+    /// connections.
+    ///
+    /// The exit is reported first: the file and the cleanup (cgroups,
+    /// runtime state: a millisecond or more, longer on a busy disk) need
+    /// not delay `run --rm`. A waiter that needs them done (berthd before
+    /// the same container may start again, or it removes our directory)
+    /// reads on until its connection closes.
     fn finish(mut self, exit: ExitRecord) -> ExitRecord {
         if let Some(log) = self.log.as_mut() {
             let _ = log.flush_partial();
+        }
+        let mut reply = Reply::ok();
+        reply.exit = Some(exit.clone());
+        for waiter in &self.waiters {
+            let _ = send_reply(waiter, &reply);
+        }
+        for client in self.clients.drain(..) {
+            let _ = client.stream.shutdown(std::net::Shutdown::Both);
         }
         if let Err(e) = write_exit_file(&self.exit_file, &exit) {
             eprintln!("berth-shim: writing {}: {e}", self.exit_file.display());
         }
         self.process.cleanup();
-        let mut reply = Reply::ok();
-        reply.exit = Some(exit.clone());
         for waiter in self.waiters.drain(..) {
-            let _ = send_reply(&waiter, &reply);
-        }
-        for client in self.clients.drain(..) {
-            let _ = client.stream.shutdown(std::net::Shutdown::Both);
+            let _ = waiter.shutdown(std::net::Shutdown::Both);
         }
         exit
     }

@@ -29,13 +29,13 @@ pub struct Foreground<'a> {
 /// Runs container `id` in the foreground; returns its exit status.
 pub async fn run(ctx: &Ctx, id: &str, how: Foreground<'_>) -> anyhow::Result<i32> {
     let input = input(&how)?;
-    let conn = open(ctx, id, &how).await?;
     let condition = if how.auto_remove {
         "removed"
     } else {
         "next-exit"
     };
-    let waiting = register_wait(ctx, id, condition).await?;
+    // Both before the start, in no particular order: one round trip.
+    let (conn, waiting) = tokio::try_join!(open(ctx, id, &how), register_wait(ctx, id, condition))?;
     let raw = raw_mode(&how);
     let start_path = format!("/containers/{}/start", seg(id));
     if let Err(e) = ctx.client.post_empty(&start_path, &Query::new()).await {

@@ -217,10 +217,11 @@ pub async fn wait(call: Call, id: &str) -> ApiResult {
             )))
         }
     };
+    let wait = crate::containers::lifecycle::begin_wait(&entry, condition);
     let (tx, resp) = streamed("application/json", 1);
     let daemon = call.daemon.clone();
     tokio::spawn(async move {
-        let code = daemon.wait_container(&entry, condition).await;
+        let code = daemon.finish_wait(&entry, wait).await;
         let error = entry.record().state.error;
         let error = if error.is_empty() {
             Value::Null

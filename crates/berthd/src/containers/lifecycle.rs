@@ -9,6 +9,7 @@ use berth_runtime::{Container, StateRoot};
 use berth_shim::protocol::ExitRecord;
 use nix::sys::signal::Signal;
 use serde_json::json;
+use tokio::net::UnixStream;
 
 use super::record::RunState;
 use super::shim::{self, Launch, ShimPaths};
@@ -47,10 +48,19 @@ impl Daemon {
         if record.state.running() {
             return Ok(false);
         }
+        // The shim first: its exec and start-up (a millisecond or more)
+        // overlap the mount and the bundle, which it waits for.
+        let shim = self.prestart_shim(&record, entry.dir());
         let paths = self.mount_rootfs(&record, entry.dir())?;
-        let result = self.launch_and_start(entry, &paths).await;
+        let result = self.launch_and_start(entry, &paths, shim).await;
         if let Err(e) = &result {
             self.unmount_rootfs(entry.dir());
+            // A shim that failed to start the container has exited: its
+            // files (its log) would stay behind in the exec root.
+            let shim_paths = self.shim_paths(&record.id);
+            if !shim_paths.served() {
+                shim_paths.remove();
+            }
             let message = e.message.clone();
             let code = if message.contains("not found") || message.contains("no such file") {
                 127
@@ -71,10 +81,39 @@ impl Daemon {
         result.map(|()| true)
     }
 
+    /// Starts the container's shim, which waits for its bundle (see
+    /// [`shim::Prestarted`]).
+    fn prestart_shim(
+        &self,
+        record: &super::record::ContainerRecord,
+        dir: &std::path::Path,
+    ) -> shim::Prestarted {
+        let log_path = dir.join(format!("{}-json.log", record.id));
+        let mut extra = vec![
+            "--bundle".to_string(),
+            dir.display().to_string(),
+            "--log".to_string(),
+            log_path.display().to_string(),
+        ];
+        extra.extend(log_options(&record.host_config));
+        let runtime_root = self.config.runtime_root();
+        shim::prestart(Launch {
+            shim: &self.shim,
+            mode: "run",
+            id: &record.id,
+            runtime_root: &runtime_root,
+            paths: &self.shim_paths(&record.id),
+            tty: record.tty(),
+            stdin: record.open_stdin(),
+            extra,
+        })
+    }
+
     async fn launch_and_start(
         self: &Arc<Self>,
         entry: &Arc<Entry>,
         paths: &super::rootfs::RootfsPaths,
+        shim: shim::Prestarted,
     ) -> Result<(), ApiError> {
         let record = entry.record();
         for m in record.mounts.iter().filter(|m| m.kind == "volume") {
@@ -85,32 +124,18 @@ impl Daemon {
             )?;
         }
         let spec = spec::build(&record, &paths.rootfs, &paths.etc())?;
+        // Compact: only the runtime reads it, at every start.
         let spec_bytes =
-            serde_json::to_vec_pretty(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
+            serde_json::to_vec(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
         std::fs::write(entry.dir().join("config.json"), spec_bytes)
             .map_err(|e| ApiError::internal(format!("writing the bundle config: {e}")))?;
         let shim_paths = self.shim_paths(&record.id);
-        let log_path = entry.dir().join(format!("{}-json.log", record.id));
-        let mut extra = vec![
-            "--bundle".to_string(),
-            entry.dir().display().to_string(),
-            "--log".to_string(),
-            log_path.display().to_string(),
-        ];
-        extra.extend(log_options(&record.host_config));
-        let runtime_root = self.config.runtime_root();
-        let ready = shim::launch(Launch {
-            shim: &self.shim,
-            mode: "run",
-            id: &record.id,
-            runtime_root: &runtime_root,
-            paths: &shim_paths,
-            tty: record.tty(),
-            stdin: record.open_stdin(),
-            extra,
-        })
-        .await?;
+        let ready = shim.go().await?;
         self.connect_pending_attaches(entry, &shim_paths).await;
+        // Before the start: a process that exits at once (`run --rm ...
+        // true`) is then reported as soon as the shim reaps it. Without it
+        // the monitor asks after the start and falls back on exit.json.
+        let waiting = shim::register_wait(&shim_paths.socket).await.ok();
         shim::start(&shim_paths.socket).await?;
         let pid = ready.pid.unwrap_or(0);
         entry.update(|r| {
@@ -129,7 +154,7 @@ impl Daemon {
             &record.id,
             json!({"name": record.name, "image": record.image_name}),
         );
-        self.monitor(entry.clone());
+        self.monitor_wait(entry.clone(), waiting);
         self.start_healthcheck(entry.clone());
         Ok(())
     }
@@ -157,13 +182,43 @@ impl Daemon {
 
     /// Watches a running container's shim for the exit.
     pub fn monitor(self: &Arc<Self>, entry: Arc<Entry>) {
+        self.monitor_wait(entry, None);
+    }
+
+    /// [`Daemon::monitor`], on a wait already registered with the shim if
+    /// there is one.
+    fn monitor_wait(self: &Arc<Self>, entry: Arc<Entry>, waiting: Option<UnixStream>) {
         let daemon = self.clone();
         tokio::spawn(async move {
             let paths = daemon.shim_paths(&entry.id());
-            let exit = match shim::wait(&paths.socket).await {
-                Ok(exit) => exit,
-                Err(_) => paths.exit_record().unwrap_or_else(lost_shim),
+            let waited = match waiting {
+                Some(stream) => shim::wait_exit(stream).await,
+                None => match shim::register_wait(&paths.socket).await {
+                    Ok(stream) => shim::wait_exit(stream).await,
+                    Err(e) => Err(e),
+                },
             };
+            let (exit, shim) = match waited {
+                Ok((exit, stream)) => (exit, Some(stream)),
+                Err(_) => (paths.exit_record().unwrap_or_else(lost_shim), None),
+            };
+            if entry.record().auto_remove() {
+                // The shim deletes the container from the runtime beside
+                // the removal (other paths), off the path of `run --rm`;
+                // its own files go once it is done.
+                tokio::spawn(async move {
+                    if let Some(stream) = shim {
+                        shim::closed(stream).await;
+                    }
+                    let _ = tokio::task::spawn_blocking(move || paths.remove()).await;
+                });
+            } else {
+                // One that may start again needs the old one gone first.
+                if let Some(stream) = shim {
+                    shim::closed(stream).await;
+                }
+                paths.remove();
+            }
             daemon.exited(&entry, exit).await;
         });
     }
@@ -172,8 +227,10 @@ impl Daemon {
     /// policy.
     async fn exited(self: &Arc<Self>, entry: &Arc<Entry>, exit: ExitRecord) {
         let record = entry.record();
-        self.unmount_rootfs(entry.dir());
-        self.shim_paths(&record.id).remove();
+        if !record.auto_remove() {
+            // (The removal of a `--rm` one unmounts it, in the background.)
+            self.unmount_rootfs(entry.dir());
+        }
         let record_exit = |r: &mut super::record::ContainerRecord| {
             r.state.status = "exited".into();
             r.state.exit_code = exit.exit_code;
@@ -353,7 +410,7 @@ impl Daemon {
             let _ = self.signal_container(entry, Signal::SIGKILL, true);
             wait_until_stopped(entry).await;
         }
-        self.unmount_rootfs(entry.dir());
+        // The removal unmounts the filesystem (in the background).
         // Exec sessions stay inspectable after their container exits (a
         // client reads the exit code once the stream ends, which can be
         // after the container stopped), and go with the container.
@@ -377,28 +434,27 @@ impl Daemon {
     /// `wait`: resolves to the exit code once `condition` holds. Removal
     /// while waiting for `removed` or `not-running` ends the wait too.
     pub async fn wait_container(&self, entry: &Entry, condition: WaitCondition) -> i32 {
-        let mut changes = entry.changed.subscribe();
-        let mut seen_running = entry.record().state.running();
-        let initial_exits = exit_marker(entry);
+        self.finish_wait(entry, begin_wait(entry, condition)).await
+    }
+
+    /// Waits from a snapshot taken by [`begin_wait`].
+    pub async fn finish_wait(&self, entry: &Entry, mut wait: ContainerWait) -> i32 {
         loop {
             let record = entry.record();
             let removed = self.containers.get(&record.id).is_err();
             let running = record.state.running();
-            seen_running |= running;
-            let done = match condition {
+            wait.seen_running |= running;
+            let done = match wait.condition {
                 WaitCondition::NotRunning => !running,
                 WaitCondition::NextExit => {
-                    !running && (seen_running || exit_marker(entry) != initial_exits)
+                    !running && (wait.seen_running || exit_marker(entry) != wait.initial_exit)
                 }
                 WaitCondition::Removed => removed,
             };
-            if done || (removed && condition != WaitCondition::NextExit) {
+            if done || removed {
                 return record.state.exit_code;
             }
-            if removed {
-                return record.state.exit_code;
-            }
-            if changes.changed().await.is_err() {
+            if wait.changes.changed().await.is_err() {
                 return entry.record().state.exit_code;
             }
         }
@@ -414,16 +470,24 @@ impl Daemon {
                 // filesystem mounted and the shim's files behind.
                 self.unmount_rootfs(entry.dir());
                 self.shim_paths(&record.id).remove();
+                // As dockerd: a `--rm` container that is not running is
+                // removed (its exit came while we were down, or a crash
+                // cut its removal short; its record is not synced either).
+                if record.auto_remove() {
+                    let daemon = self.clone();
+                    tokio::spawn(async move {
+                        let _ = daemon.remove_container(&entry, true).await;
+                    });
+                    continue;
+                }
             }
             if record.state.running() {
-                let socket = self.shim_paths(&record.id).socket;
-                if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+                if self.shim_paths(&record.id).served() {
                     self.monitor(entry.clone());
                 } else {
-                    let exit = self
-                        .shim_paths(&record.id)
-                        .exit_record()
-                        .unwrap_or_else(lost_shim);
+                    let paths = self.shim_paths(&record.id);
+                    let exit = paths.exit_record().unwrap_or_else(lost_shim);
+                    paths.remove();
                     let daemon = self.clone();
                     tokio::spawn(async move { daemon.exited(&entry, exit).await });
                 }
@@ -444,6 +508,26 @@ impl Daemon {
 }
 
 /// Something that changes on each exit, to tell a new exit from an old.
+/// Where a wait starts from: taken when the request comes, before its
+/// answer's headers go out, so an exit that follows at once (the client
+/// starts the container as soon as it has the headers) is not missed by a
+/// `next-exit` wait.
+pub struct ContainerWait {
+    condition: WaitCondition,
+    changes: tokio::sync::watch::Receiver<u64>,
+    seen_running: bool,
+    initial_exit: String,
+}
+
+pub fn begin_wait(entry: &Entry, condition: WaitCondition) -> ContainerWait {
+    ContainerWait {
+        condition,
+        changes: entry.changed.subscribe(),
+        seen_running: entry.record().state.running(),
+        initial_exit: exit_marker(entry),
+    }
+}
+
 fn exit_marker(entry: &Entry) -> String {
     entry.record().state.finished_at
 }

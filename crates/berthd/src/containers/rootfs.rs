@@ -84,11 +84,22 @@ impl Daemon {
 
     /// Unmounts it (if mounted).
     pub fn unmount_rootfs(&self, dir: &Path) {
-        let rootfs = dir.join("rootfs");
-        if is_mountpoint(&rootfs) {
-            if let Err(e) = unmount(&rootfs) {
-                eprintln!("berthd: unmounting {}: {e}", rootfs.display());
-            }
+        unmount_rootfs(dir);
+    }
+}
+
+/// Unmounts the filesystem of the container whose directory is `dir` (if
+/// mounted). Returns whether it is unmounted now.
+pub fn unmount_rootfs(dir: &Path) -> bool {
+    let rootfs = dir.join("rootfs");
+    if !is_mountpoint(&rootfs) {
+        return true;
+    }
+    match unmount(&rootfs) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("berthd: unmounting {}: {e}", rootfs.display());
+            false
         }
     }
 }

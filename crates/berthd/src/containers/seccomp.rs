@@ -51,6 +51,9 @@
 //! past 5, and `SCMP_ACT_NOTIFY`, which Berth's runtime does not support.
 //! Every rule is checked, including those this host leaves out.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -134,10 +137,28 @@ pub fn default_profile() -> Value {
 
 /// Docker's default profile in OCI form for a container whose bounding set
 /// is `caps` (names like `CAP_SYS_ADMIN`), as after `--cap-add`/`--cap-drop`.
+///
+/// Converted once per capability set and kept: parsing and converting the
+/// profile on every start took a good part of a millisecond of each
+/// container's start, for the same answer (the host does not change under
+/// a running daemon, and there are few distinct sets in practice).
 pub fn default_profile_for_caps(caps: &[&str]) -> Value {
-    let profile: Value =
-        serde_json::from_str(DEFAULT_DOCKER_PROFILE).expect("seccomp_default.json is JSON");
-    convert(&profile, &Target::host(caps)).expect("seccomp_default.json is a valid profile")
+    /// Distinct sets kept at most (a client could ask for any number).
+    const KEPT: usize = 16;
+    static CONVERTED: Mutex<BTreeMap<String, Value>> = Mutex::new(BTreeMap::new());
+    let key = caps.join(",");
+    let mut converted = CONVERTED.lock().unwrap_or_else(|e| e.into_inner());
+    if converted.len() >= KEPT && !converted.contains_key(&key) {
+        converted.clear();
+    }
+    converted
+        .entry(key)
+        .or_insert_with(|| {
+            let profile: Value =
+                serde_json::from_str(DEFAULT_DOCKER_PROFILE).expect("seccomp_default.json is JSON");
+            convert(&profile, &Target::host(caps)).expect("seccomp_default.json is a valid profile")
+        })
+        .clone()
 }
 
 /// A Docker-format profile (what `docker run --security-opt

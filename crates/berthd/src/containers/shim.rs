@@ -6,7 +6,7 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use berth_runtime::process::exe_guard;
 use berth_shim::protocol::{ExitRecord, Ready, Reply, Request};
@@ -45,6 +45,11 @@ impl ShimPaths {
     pub fn remove(&self) {
         let _ = std::fs::remove_file(&self.socket);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// Whether a shim answers on the socket (is still running).
+    pub fn served(&self) -> bool {
+        std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
     }
 }
 
@@ -94,6 +99,26 @@ pub struct Launch<'a> {
 /// Starts a shim and waits for its ready line. The shim forks and the
 /// process we started exits at once; we reap it here.
 pub async fn launch(launch: Launch<'_>) -> Result<Ready, ApiError> {
+    prestart(launch).go().await
+}
+
+/// A shim started ahead of its bundle (`--await-go`): it execs and starts
+/// up while berthd mounts the filesystem and writes the bundle, then waits
+/// for [`Prestarted::go`]. Dropped without it, the shim exits (it reads
+/// EOF) and is reaped.
+///
+/// A thread of the blocking pool spawns it and sees it through: spawning
+/// blocks until the child has exec'd, which berthd need not wait for.
+pub struct Prestarted {
+    /// Tells the thread to let the shim go on; dropped, to cancel it.
+    go: Option<std::sync::mpsc::Sender<()>>,
+    /// The thread: the ready line, or the shim's stderr.
+    task: Option<tokio::task::JoinHandle<std::io::Result<ReadyLine>>>,
+    shim: String,
+}
+
+/// Starts a shim that waits for [`Prestarted::go`] before doing anything.
+pub fn prestart(launch: Launch<'_>) -> Prestarted {
     let _ = std::fs::remove_dir_all(&launch.paths.dir);
     let mut cmd = launch.shim.command();
     cmd.arg(launch.mode)
@@ -107,8 +132,9 @@ pub async fn launch(launch: Launch<'_>) -> Result<Ready, ApiError> {
         .arg(&launch.paths.dir)
         .arg("--seccomp-cache")
         .arg(launch.runtime_root.join("seccomp-cache"))
+        .arg("--await-go")
         .args(&launch.extra)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if launch.tty {
@@ -117,34 +143,72 @@ pub async fn launch(launch: Launch<'_>) -> Result<Ready, ApiError> {
     if launch.stdin {
         cmd.arg("--stdin");
     }
-    let shim = launch.shim.path.display().to_string();
-    // Only the first line: the container's process keeps a copy of the
-    // pipe until it execs (at start), so waiting for EOF would deadlock.
-    let (line, stderr) = tokio::task::spawn_blocking(move || read_ready_line(cmd))
-        .await
-        .map_err(|e| ApiError::internal(format!("starting {shim}: {e}")))?
-        .map_err(|e| ApiError::internal(format!("starting {shim}: {e}")))?;
-    let Some(line) = line else {
-        return Err(ApiError::internal(format!(
-            "the shim exited without reporting: {}",
-            stderr.trim()
-        )));
-    };
-    let line = line.as_str();
-    let ready: Ready = serde_json::from_str(line)
-        .map_err(|e| ApiError::internal(format!("bad ready line from the shim ({e}): {line}")))?;
-    if let Some(error) = &ready.error {
-        return Err(ApiError::internal(error.clone()));
+    let (go, given) = std::sync::mpsc::channel();
+    let task = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn()?;
+        if given.recv().is_err() {
+            // Cancelled: EOF on its stdin, and the shim exits at once.
+            drop(child.stdin.take());
+            child.wait()?;
+            return Err(std::io::Error::other("cancelled"));
+        }
+        read_ready_line(child)
+    });
+    Prestarted {
+        go: Some(go),
+        task: Some(task),
+        shim: launch.shim.path.display().to_string(),
     }
-    Ok(ready)
 }
 
-/// Runs the shim and reads its ready line; reaps the process we started
-/// (it exits as soon as it has forked). Returns the line, or the shim's
-/// stderr when there is none.
-fn read_ready_line(mut cmd: Command) -> std::io::Result<(Option<String>, String)> {
-    use std::io::{BufRead, Read};
-    let mut child = cmd.spawn()?;
+impl Prestarted {
+    /// Lets the shim go on (the bundle is ready) and waits for its ready
+    /// line.
+    pub async fn go(mut self) -> Result<Ready, ApiError> {
+        let shim = std::mem::take(&mut self.shim);
+        let failed =
+            |e: &dyn std::fmt::Display| ApiError::internal(format!("starting {shim}: {e}"));
+        if let Some(go) = self.go.take() {
+            // A thread that ended already (the spawn failed) says why below.
+            let _ = go.send(());
+        }
+        let task = self
+            .task
+            .take()
+            .ok_or_else(|| failed(&"the shim was already started"))?;
+        let (line, stderr) = task
+            .await
+            .map_err(|e| failed(&e))?
+            .map_err(|e| failed(&e))?;
+        let Some(line) = line else {
+            return Err(ApiError::internal(format!(
+                "the shim exited without reporting: {}",
+                stderr.trim()
+            )));
+        };
+        let line = line.as_str();
+        let ready: Ready = serde_json::from_str(line).map_err(|e| {
+            ApiError::internal(format!("bad ready line from the shim ({e}): {line}"))
+        })?;
+        if let Some(error) = &ready.error {
+            return Err(ApiError::internal(error.clone()));
+        }
+        Ok(ready)
+    }
+}
+
+/// The shim's ready line if it printed one, and its stderr if not.
+type ReadyLine = (Option<String>, String);
+
+/// Sends the go line, reads the ready line, and reaps the process we
+/// started (it exits as soon as it has forked). Returns the line, or the
+/// shim's stderr when there is none.
+fn read_ready_line(mut child: Child) -> std::io::Result<ReadyLine> {
+    use std::io::{BufRead, Read, Write};
+    if let Some(mut stdin) = child.stdin.take() {
+        // A shim that died already shows as a missing ready line below.
+        let _ = stdin.write_all(b"go\n");
+    }
     let mut line = String::new();
     if let Some(stdout) = child.stdout.take() {
         std::io::BufReader::new(stdout).read_line(&mut line)?;
@@ -165,20 +229,28 @@ fn read_ready_line(mut cmd: Command) -> std::io::Result<(Option<String>, String)
 
 /// Connects and sends a request; returns the connection and the reply.
 async fn request(socket: &Path, request: &Request) -> Result<(UnixStream, Reply), ApiError> {
-    let mut stream = UnixStream::connect(socket).await.map_err(|e| {
+    let mut stream = connect(socket).await?;
+    send_request(&mut stream, request).await?;
+    let reply = read_reply(&mut stream).await?;
+    Ok((stream, reply))
+}
+
+async fn connect(socket: &Path) -> Result<UnixStream, ApiError> {
+    UnixStream::connect(socket).await.map_err(|e| {
         ApiError::internal(format!(
             "connecting to the shim at {}: {e}",
             socket.display()
         ))
-    })?;
+    })
+}
+
+async fn send_request(stream: &mut UnixStream, request: &Request) -> Result<(), ApiError> {
     let mut line = serde_json::to_vec(request).map_err(|e| ApiError::internal(e.to_string()))?;
     line.push(b'\n');
     stream
         .write_all(&line)
         .await
-        .map_err(|e| ApiError::internal(format!("talking to the shim: {e}")))?;
-    let reply = read_reply(&mut stream).await?;
-    Ok((stream, reply))
+        .map_err(|e| ApiError::internal(format!("talking to the shim: {e}")))
 }
 
 /// Reads the reply line byte by byte: what follows it (attach output)
@@ -243,11 +315,42 @@ pub async fn resize(socket: &Path, height: u16, width: u16) -> Result<(), ApiErr
     checked(request(socket, &Request::Resize { height, width }).await?.1).map(|_| ())
 }
 
-/// Waits for the exit. An error means the shim is gone (see
-/// [`ShimPaths::exit_record`]).
+/// Waits for the exit and the shim's cleanup after it. An error means the
+/// shim is gone (see [`ShimPaths::exit_record`]).
 pub async fn wait(socket: &Path) -> Result<ExitRecord, ApiError> {
-    let reply = checked(request(socket, &Request::Wait).await?.1)?;
-    reply
+    let (exit, stream) = wait_exit(register_wait(socket).await?).await?;
+    closed(stream).await;
+    Ok(exit)
+}
+
+/// Asks the shim for the exit, to be read with [`wait_exit`]. Registered
+/// before the start, the wait learns of a short-lived process's exit the
+/// moment the shim does, rather than once the shim is gone.
+pub async fn register_wait(socket: &Path) -> Result<UnixStream, ApiError> {
+    let mut stream = connect(socket).await?;
+    send_request(&mut stream, &Request::Wait).await?;
+    Ok(stream)
+}
+
+/// The exit reported on a registered wait, and the connection, which the
+/// shim closes once it has deleted the container from the runtime (its
+/// cgroups and state) after answering: see [`closed`].
+pub async fn wait_exit(mut stream: UnixStream) -> Result<(ExitRecord, UnixStream), ApiError> {
+    let reply = checked(read_reply(&mut stream).await?)?;
+    let exit = reply
         .exit
-        .ok_or_else(|| ApiError::internal("the shim's wait reply has no exit status"))
+        .ok_or_else(|| ApiError::internal("the shim's wait reply has no exit status"))?;
+    Ok((exit, stream))
+}
+
+/// Returns once the shim has closed a wait's connection: it is done with
+/// the container (or gone).
+pub async fn closed(mut stream: UnixStream) {
+    let mut rest = [0u8; 256];
+    // Nothing follows the reply; an error is the shim gone, as EOF.
+    while let Ok(n) = stream.read(&mut rest).await {
+        if n == 0 {
+            break;
+        }
+    }
 }
