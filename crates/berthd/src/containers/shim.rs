@@ -253,20 +253,40 @@ async fn send_request(stream: &mut UnixStream, request: &Request) -> Result<(), 
         .map_err(|e| ApiError::internal(format!("talking to the shim: {e}")))
 }
 
-/// Reads the reply line byte by byte: what follows it (attach output)
-/// must stay in the stream.
+/// Reads the reply line. What follows it (attach output) must stay in the
+/// stream, so the line is found by peeking and only it is consumed: one
+/// or two reads rather than one per byte.
 async fn read_reply(stream: &mut UnixStream) -> Result<Reply, ApiError> {
+    let failed = |e: std::io::Error| ApiError::internal(format!("reading from the shim: {e}"));
     let mut line = Vec::new();
-    let mut byte = [0u8; 1];
+    let mut peeked = [0u8; 4096];
     loop {
-        let n = stream
-            .read(&mut byte)
-            .await
-            .map_err(|e| ApiError::internal(format!("reading from the shim: {e}")))?;
-        if n == 0 || byte[0] == b'\n' {
+        stream.readable().await.map_err(failed)?;
+        let n = match stream.try_io(tokio::io::Interest::READABLE, || {
+            let fd = stream.as_raw_fd();
+            nix::sys::socket::recv(fd, &mut peeked, nix::sys::socket::MsgFlags::MSG_PEEK)
+                .map_err(std::io::Error::from)
+        }) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(failed(e)),
+        };
+        if n == 0 {
             break;
         }
-        line.push(byte[0]);
+        // Take the line and its newline, or all there is so far.
+        let end = peeked[..n].iter().position(|&b| b == b'\n');
+        let take = end.map_or(n, |i| i + 1);
+        let start = line.len();
+        line.resize(start + take, 0);
+        stream
+            .read_exact(&mut line[start..])
+            .await
+            .map_err(failed)?;
+        if end.is_some() {
+            line.pop();
+            break;
+        }
         if line.len() > 64 * 1024 {
             return Err(ApiError::internal("the shim's reply is too long"));
         }
