@@ -568,14 +568,22 @@ impl<'a> Client<'a> {
 
     /// Runs the CLI, asserts exit 0, returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
+        text(&self.ok_with(args, String::new).stdout)
+    }
+
+    /// Runs the CLI and asserts it succeeded, as [`Client::ok`] does, with
+    /// `context()` (a registry's log, say) added to the failure message;
+    /// returns the whole output.
+    pub fn ok_with(&self, args: &[&str], context: impl FnOnce() -> String) -> Output {
         let out = self.run(args);
         assert!(
             out.status.success(),
-            "{}\n{}",
+            "{}\n{}\n{}",
             self.show(args, &out),
-            self.d.log_tail(20)
+            self.d.log_tail(20),
+            context()
         );
-        text(&out.stdout)
+        out
     }
 
     /// A failure message naming the client and the command.

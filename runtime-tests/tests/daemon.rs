@@ -682,13 +682,7 @@ fn registry_pull_and_push(c: &Client) {
         .expect("pushing the fixture");
     let image = reg.image_ref("busybox");
     let args = ["pull", image.as_str()];
-    let out = c.run(&args);
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        c.show(&args, &out),
-        reg.log_tail()
-    );
+    let out = c.ok_with(&args, || reg.log_tail());
     let o = text(&out.stdout);
     assert!(
         o.contains(&pushed) && o.contains("Status: Downloaded newer image"),
@@ -712,13 +706,7 @@ fn registry_pull_and_push(c: &Client) {
     let copy = reg.image_ref("copy/bb:v2");
     c.ok(&["tag", &image, &copy]);
     let args = ["push", copy.as_str()];
-    let out = c.run(&args);
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        c.show(&args, &out),
-        reg.log_tail()
-    );
+    let out = c.ok_with(&args, || reg.log_tail());
     let digest = reg
         .manifest_digest("copy/bb", "v2")
         .expect("pushed manifest");
@@ -785,26 +773,14 @@ fn registry_login_private_repo(c: &Client) {
     );
 
     let args = ["pull", image.as_str()];
-    let out = c.run(&args);
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        c.show(&args, &out),
-        reg.log_tail()
-    );
+    c.ok_with(&args, || reg.log_tail());
     let out = c.ok(&["run", "--rm", &image, "echo", "private"]);
     assert_eq!(out, "private\n", "[{who}]");
 
     let copy = reg.image_ref("private/bb2:v1");
     c.ok(&["tag", &image, &copy]);
     let args = ["push", copy.as_str()];
-    let out = c.run(&args);
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        c.show(&args, &out),
-        reg.log_tail()
-    );
+    let out = c.ok_with(&args, || reg.log_tail());
     let digest = reg
         .manifest_digest("private/bb2", "v1")
         .expect("pushed manifest");
