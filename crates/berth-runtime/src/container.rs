@@ -185,15 +185,25 @@ impl Container {
         )
         .map_err(|e| Error::sys(format!("open {}", path.display()), e))?;
         let file = std::fs::File::from(fd);
-        loop {
+        let got_byte = || -> Result<bool> {
             let mut buf = [0u8; 1];
             match std::io::Read::read(&mut &file, &mut buf) {
-                Ok(1) => return Ok(()),
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(Error::io("read", &path, e)),
+                Ok(n) => Ok(n == 1),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
+                Err(e) => Err(Error::io("read", &path, e)),
+            }
+        };
+        loop {
+            if got_byte()? {
+                return Ok(());
             }
             if !self.init_alive() {
+                // A quick program can take the go, run and exit between
+                // the read above and this check: its byte, written before
+                // its exec, is then waiting in the FIFO.
+                if got_byte()? {
+                    return Ok(());
+                }
                 return Err(Error::InitFailed(format!(
                     "container {} init exited before start",
                     self.id()
