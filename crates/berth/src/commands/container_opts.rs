@@ -255,14 +255,7 @@ impl ContainerOpts {
         if kind == "none" && !self.log_opts.is_empty() {
             bail!("invalid logging opts for driver none");
         }
-        let config = self
-            .log_opts
-            .iter()
-            .map(|o| match o.split_once('=') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (o.clone(), String::new()),
-            })
-            .collect();
+        let config = parse_labels(&self.log_opts);
         Ok(Some(LogConfig { kind, config }))
     }
 
@@ -310,14 +303,15 @@ fn env_entry(entry: &str) -> Option<String> {
     std::env::var(entry).ok().map(|v| format!("{entry}={v}"))
 }
 
-/// `k=v` labels (`k` alone is an empty value).
+/// `k=v` labels or options (`k` alone is an empty value).
 pub fn parse_labels(list: &[String]) -> BTreeMap<String, String> {
-    list.iter()
-        .map(|l| match l.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (l.clone(), String::new()),
-        })
-        .collect()
+    list.iter().map(|l| key_value(l)).collect()
+}
+
+/// One `k=v` (`k` alone has an empty value).
+pub fn key_value(text: &str) -> (String, String) {
+    let (k, v) = text.split_once('=').unwrap_or((text, ""));
+    (k.to_string(), v.to_string())
 }
 
 /// `--tmpfs /dir[:options]`.

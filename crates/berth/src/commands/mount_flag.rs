@@ -5,7 +5,7 @@
 use anyhow::{anyhow, bail};
 use berth_api::types::{BindOptions, Mount, TmpfsOptions, VolumeDriverConfig, VolumeOptions};
 
-use super::container_opts::parse_bytes;
+use super::container_opts::{key_value, parse_bytes};
 
 /// One `--mount` value as a `HostConfig.Mounts` entry.
 pub fn parse_mount(spec: &str) -> anyhow::Result<Mount> {
@@ -106,12 +106,6 @@ fn parse(spec: &str) -> anyhow::Result<Mount> {
     mount.volume_options = has_volume.then_some(volume);
     mount.tmpfs_options = has_tmpfs.then_some(tmpfs);
     Ok(mount)
-}
-
-/// `k=v` (`k` alone has an empty value).
-fn key_value(text: &str) -> (String, String) {
-    let (k, v) = text.split_once('=').unwrap_or((text, ""));
-    (k.to_string(), v.to_string())
 }
 
 /// A flag field: alone it is true, else `true|false|1|0`.
